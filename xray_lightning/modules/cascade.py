@@ -1,0 +1,148 @@
+"""The report's architecture: stage 1 (normal vs infected), then stage 2 (covid vs non-covid)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from xray_lightning.errors import CheckpointError
+from xray_lightning.modules.binary import BinaryClassifier
+from xray_lightning.modules.checkpoints import load_classifier
+from xray_lightning.modules.metrics import binary_metrics, confusion_matrix, multiclass_metrics
+
+CLASS_NAMES = ("normal", "non-covid", "covid")
+NORMAL, NON_COVID, COVID = 0, 1, 2
+
+
+class CascadeModule(pl.LightningModule):
+    """Composes two trained binary classifiers into a 3-class decision.
+
+    normal if p_infected < t1, else covid if p_covid >= t2, else non-covid. ``trainer.test`` on
+    3-class batches logs, for each of ``eval_splits`` (one test dataloader each): 3-class accuracy,
+    macro F1, per-class precision/recall, and each stage's own metrics (stage 2 on the truly infected
+    images only); confusion matrices are kept in ``self.confusion``.
+    """
+
+    def __init__(
+        self,
+        stage1: BinaryClassifier,
+        stage2: BinaryClassifier,
+        t1: float = 0.5,
+        t2: float = 0.5,
+        eval_splits: Sequence[str] = ("test",),
+    ) -> None:
+        super().__init__()
+        _check_stage(stage1, "normal_vs_infected", "stage1")
+        _check_stage(stage2, "covid_vs_noncovid", "stage2")
+        if stage1.hparams.get("preprocess") != stage2.hparams.get("preprocess"):
+            raise CheckpointError(
+                "the two stages were trained with different preprocessing "
+                f"({stage1.hparams.get('preprocess')} vs {stage2.hparams.get('preprocess')}); "
+                "a cascade needs both to see the same input"
+            )
+        for name, value in (("t1", t1), ("t2", t2)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"cascade.{name} must be in (0, 1), got {value}")
+        self.stage1 = stage1
+        self.stage2 = stage2
+        self.t1 = float(t1)
+        self.t2 = float(t2)
+        self.eval_splits = tuple(eval_splits)
+        self.class_names = CLASS_NAMES
+        self.split_metrics = nn.ModuleDict(
+            {split: multiclass_metrics(CLASS_NAMES, with_auroc=False) for split in self.eval_splits}
+        )
+        self.stage1_metrics = nn.ModuleDict(
+            {split: binary_metrics(self.t1) for split in self.eval_splits}
+        )
+        self.stage2_metrics = nn.ModuleDict(
+            {split: binary_metrics(self.t2) for split in self.eval_splits}
+        )
+        self.split_confusion = nn.ModuleDict(
+            {split: confusion_matrix(len(CLASS_NAMES)) for split in self.eval_splits}
+        )
+        self.confusion: dict[str, list[list[int]]] = {}
+        self._updated: set[str] = set()
+
+    @property
+    def preprocess(self) -> dict | None:
+        """The input preprocessing both stages were trained with."""
+        return self.stage1.hparams.get("preprocess")
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        stage1_ckpt: str | Path,
+        stage2_ckpt: str | Path,
+        t1: float | None = None,
+        t2: float | None = None,
+        eval_splits: Sequence[str] = ("test",),
+    ) -> CascadeModule:
+        """Rebuild a trained cascade from its two stage checkpoints, without retraining.
+
+        Thresholds default to each stage's own decision threshold.
+        """
+        stage1 = load_classifier(stage1_ckpt, expected_stage="normal_vs_infected")
+        stage2 = load_classifier(stage2_ckpt, expected_stage="covid_vs_noncovid")
+        t1 = stage1.hparams.threshold if t1 is None else t1
+        t2 = stage2.hparams.threshold if t2 is None else t2
+        return cls(stage1, stage2, t1=t1, t2=t2, eval_splits=eval_splits).eval()
+
+    # -- inference -------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(p_infected, p_covid) for each image; p_covid is stage 2's output for every image."""
+        return self.stage1.predict_proba(images), self.stage2.predict_proba(images)
+
+    def decide(self, p_infected: torch.Tensor, p_covid: torch.Tensor) -> torch.Tensor:
+        """3-class labels (0 normal, 1 non-covid, 2 covid) from the two stages' probabilities."""
+        infected_label = torch.where(p_covid >= self.t2, COVID, NON_COVID)
+        return torch.where(p_infected >= self.t1, infected_label, NORMAL)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decide(*self.predict_proba(images))
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        images, labels = batch
+        split = self.eval_splits[dataloader_idx]
+        p_infected, p_covid = self.predict_proba(images)
+        predicted = self.decide(p_infected, p_covid)
+        self.split_metrics[split].update(predicted, labels)
+        self.split_confusion[split].update(predicted, labels)
+        self.stage1_metrics[split].update(p_infected, (labels > NORMAL).long())
+        infected = labels > NORMAL
+        if infected.any():
+            self.stage2_metrics[split].update(p_covid[infected], (labels[infected] == COVID).long())
+        self._updated.add(split)
+
+    def on_test_epoch_end(self) -> None:
+        for split in sorted(self._updated):
+            values = dict(self.split_metrics[split].compute())
+            values.update(
+                {f"stage1/{k}": v for k, v in self.stage1_metrics[split].compute().items()}
+            )
+            values.update(
+                {f"stage2/{k}": v for k, v in self.stage2_metrics[split].compute().items()}
+            )
+            self.log_dict({f"{split}/{k}": v for k, v in values.items()}, add_dataloader_idx=False)
+            self.confusion[split] = self.split_confusion[split].compute().long().tolist()
+            for collection in (
+                self.split_metrics,
+                self.stage1_metrics,
+                self.stage2_metrics,
+                self.split_confusion,
+            ):
+                collection[split].reset()
+        self._updated.clear()
+
+
+def _check_stage(module: nn.Module, expected: str, name: str) -> None:
+    stage = getattr(module, "hparams", {}).get("stage")
+    if stage != expected:
+        raise CheckpointError(f"cascade {name} must be a {expected} classifier, got stage {stage!r}")

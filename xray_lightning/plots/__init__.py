@@ -1,0 +1,1 @@
+"""Figures made from runs and models (PNG files and TensorBoard images)."""

@@ -1,0 +1,41 @@
+"""Confusion-matrix figures: counts, or rows normalised to the share of each true class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def confusion_figure(
+    matrix: Sequence[Sequence[float]] | np.ndarray,
+    class_names: Sequence[str],
+    title: str = "",
+    normalize: bool = False,
+) -> Figure:
+    """A heat map of a confusion matrix (rows: true class, columns: predicted class)."""
+    counts = np.asarray(matrix, dtype=float)
+    values = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None) if normalize else counts
+    size = 1.2 + 1.1 * len(class_names)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else max(values.max(), 1))
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=30, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = (1 if normalize else values.max()) / 2
+    for row in ticks:
+        for col in ticks:
+            text = f"{values[row, col]:.2f}" if normalize else f"{int(counts[row, col])}"
+            color = "white" if values[row, col] > threshold else "black"
+            ax.text(col, row, text, ha="center", va="center", color=color)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
