@@ -7,7 +7,7 @@ DATASET ?= $(if $(wildcard ../shared/dataset),../shared/dataset,)
 RUN ?=
 ARGS ?=
 
-.PHONY: install data test test-all lint format train tensorboard audit bench-data clean help
+.PHONY: install data test test-all lint format train train-demo tensorboard audit bench-data clean help
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,21 @@ lint: $(STAMP)  ## ruff lint and format check
 format: $(STAMP)  ## ruff autofix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The real dataset: XRAY_DATA_ROOT if set, else data/dataset (linked on first use by `make data`).
+DATA_DEP := $(if $(XRAY_DATA_ROOT),,data/dataset)
+data/dataset:
+	@$(MAKE) --no-print-directory data
+
+train: $(STAMP) $(DATA_DEP)  ## train the whole cascade on the real dataset (task=cascade), print 3-class test metrics
+	$(PY) -m xray_lightning.train task=cascade $(ARGS)
+
+train-demo: $(STAMP)  ## a 2-minute cascade on generated synthetic images (no dataset needed)
+	$(PY) -m xray_lightning.data.synthetic logs/synthetic-dataset
+	$(PY) -m xray_lightning.train task=cascade experiment=demo data.root=logs/synthetic-dataset $(ARGS)
+
+tensorboard: $(STAMP)  ## serve the TensorBoard logs of every run under logs/ (RUN=dir for one run)
+	$(VENV)/bin/tensorboard --logdir $(if $(RUN),$(RUN),logs) --bind_all
 
 clean:  ## remove caches (not logs, not the venv)
 	rm -rf .pytest_cache .ruff_cache

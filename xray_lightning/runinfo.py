@@ -1,0 +1,43 @@
+"""What a run leaves behind besides checkpoints: metrics.json, written atomically, read by everyone."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+METRICS_FILE = "metrics.json"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Tensors and numbers to plain floats/ints (NaN/inf as None), containers recursively."""
+    if isinstance(value, torch.Tensor):
+        value = value.item() if value.numel() == 1 else value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_metrics(run_dir: str | Path, result: dict[str, Any]) -> Path:
+    """Write ``run_dir/metrics.json`` (tmp file + rename, so a reader never sees half a file)."""
+    path = Path(run_dir) / METRICS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(to_jsonable(result), indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """Read a run's metrics.json."""
+    return json.loads((Path(run_dir) / METRICS_FILE).read_text())

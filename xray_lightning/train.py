@@ -1,0 +1,264 @@
+"""Hydra entry point: ``python -m xray_lightning.train [overrides]``.
+
+compose -> instantiate -> fit -> validate/test the best checkpoint -> metrics.json. ``task=cascade``
+trains stage 1, then stage 2 (each in its own sub-folder), then tests the cascade of the two.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from xray_lightning.builders import build_datamodule, build_module, build_trainer
+from xray_lightning.errors import NonFiniteLossError, XrayLightningError
+from xray_lightning.modules.cascade import CascadeModule
+from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
+from xray_lightning.runinfo import write_metrics
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+USER_ERRORS = (XrayLightningError, ValueError, FileNotFoundError)
+STAGE_DIRS = {"normal_vs_infected": "stage1", "covid_vs_noncovid": "stage2"}
+
+
+def hydra_info() -> dict[str, Any]:
+    """The overrides and group choices of the current Hydra job (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {"overrides": [], "choices": {}}
+    hydra_cfg = HydraConfig.get()
+    choices = {
+        k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra/") and v
+    }
+    return {"overrides": list(hydra_cfg.overrides.task), "choices": choices}
+
+
+def base_result(cfg: DictConfig) -> dict[str, Any]:
+    return {
+        "status": "running",
+        "reason": None,
+        "task": cfg.task.name,
+        "stage": cfg.task.stage,
+        "seed": cfg.seed,
+        **hydra_info(),
+        "params": hparams_of(cfg),
+    }
+
+
+def hparams_of(cfg: DictConfig) -> dict[str, Any]:
+    """Flat parameters that identify a run in tables and TensorBoard's HPARAMS tab."""
+    params: dict[str, Any] = {
+        "seed": cfg.seed,
+        "max_epochs": cfg.trainer.get("max_epochs"),
+        "batch_size": cfg.data.batch_size,
+        "lr": cfg.optimizer.get("lr"),
+        "weight_decay": cfg.optimizer.get("weight_decay"),
+        "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
+        "loss": cfg.loss._target_.rsplit(".", 1)[-1],
+        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "init": cfg.init.get("scheme", "default"),
+        "scheduler": cfg.scheduler._target_.rsplit(".", 1)[-1] if cfg.get("scheduler") else "none",
+    }
+    for key, value in cfg.model.items():
+        if key != "_target_":
+            params[f"model.{key}"] = str(value) if isinstance(value, (list, DictConfig)) else value
+    return params
+
+
+def fit_stage(cfg: DictConfig) -> tuple[dict[str, Any], Any]:
+    """Train one classifier in ``cfg.paths.output_dir``; returns (result, trained module or None)."""
+    run_dir = Path(cfg.paths.output_dir)
+    result = base_result(cfg)
+    result["run_dir"] = str(run_dir)
+    started = time.perf_counter()
+    module = trainer = None
+    try:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = build_datamodule(cfg)
+        result["data"] = datamodule.summary()
+        module = build_module(cfg, datamodule)
+        if cfg.get("ckpt_path"):
+            check_compatible(cfg.ckpt_path, module)
+        trainer = build_trainer(cfg)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        result.update(evaluate_best(cfg, trainer, module, datamodule))
+        result["status"] = "ok"
+    except NonFiniteLossError as error:
+        # A diverged run is a result (a failed row in a sweep), not a crash.
+        result.update(status="failed", reason=str(error))
+    except BaseException as error:
+        result.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        result["wall_time_s"] = round(time.perf_counter() - started, 2)
+        write_metrics(run_dir, result)
+    if trainer is not None:
+        log_final_hparams(trainer, result)
+    return result, module
+
+
+def evaluate_best(cfg: DictConfig, trainer: pl.Trainer, module: Any, datamodule: Any) -> dict:
+    """Validate (and test) the best checkpoint by the monitored val metric."""
+    checkpoint_cb = trainer.checkpoint_callback
+    best = getattr(checkpoint_cb, "best_model_path", "") or None
+    info: dict[str, Any] = {
+        "best_checkpoint": best,
+        "last_checkpoint": getattr(checkpoint_cb, "last_model_path", "") or None,
+        "monitor": getattr(checkpoint_cb, "monitor", None),
+        "epochs_trained": trainer.current_epoch,
+        "best_epoch": read_checkpoint(best)["epoch"] if best else None,
+    }
+    metrics: dict[str, Any] = {}
+    for logged in trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False):
+        metrics.update({k: v for k, v in logged.items() if k.startswith("val/")})
+    confusion = {"val": module.confusion.get("val")}
+    if cfg.get("test_after_fit", True):
+        for logged in trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False):
+            metrics.update({k: v for k, v in logged.items() if k.startswith("test/")})
+        confusion["test"] = module.confusion.get("test")
+    info["metrics"] = metrics
+    info["confusion"] = confusion
+    return info
+
+
+def log_final_hparams(trainer: pl.Trainer, result: dict[str, Any]) -> None:
+    """Fill TensorBoard's HPARAMS tab: the run's parameters beside its final metrics."""
+    metrics = {f"final/{k}": float(v) for k, v in result.get("metrics", {}).items()}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(result["params"], metrics)
+            logger.finalize("success")
+
+
+def stage_config(cfg: DictConfig, stage: str, run_dir: Path) -> DictConfig:
+    """The config of one cascade stage: its labels, its sub-folder, its overrides."""
+    stage_cfg = copy.deepcopy(cfg)
+    with open_dict(stage_cfg):
+        stage_cfg.task.stage = stage
+        stage_cfg.task.name = stage
+        stage_cfg.paths.output_dir = str(run_dir / STAGE_DIRS[stage])
+    overrides = (cfg.task.get("stage_overrides") or {}).get(stage)
+    if overrides:
+        stage_cfg = OmegaConf.merge(stage_cfg, overrides)
+    return stage_cfg
+
+
+def train_cascade(cfg: DictConfig) -> dict[str, Any]:
+    """Stage 1, stage 2, then the cascade's 3-class evaluation, all under one run dir."""
+    run_dir = Path(cfg.paths.output_dir)
+    result = base_result(cfg)
+    result.update(run_dir=str(run_dir), stages={})
+    started = time.perf_counter()
+    modules = {}
+    try:
+        for stage in cfg.task.stages:
+            stage_result, module = fit_stage(stage_config(cfg, stage, run_dir))
+            result["stages"][stage] = summary_of(stage_result)
+            if stage_result["status"] != "ok":
+                result.update(status="failed", reason=f"{stage}: {stage_result['reason']}")
+                return result
+            modules[stage] = module
+        result.update(evaluate_cascade(cfg, modules["normal_vs_infected"], modules["covid_vs_noncovid"]))
+        result["status"] = "ok"
+    except BaseException as error:
+        if result["status"] == "running":
+            result.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        result["wall_time_s"] = round(time.perf_counter() - started, 2)
+        write_metrics(run_dir, result)
+    return result
+
+
+def summary_of(stage_result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("status", "reason", "run_dir", "best_checkpoint", "best_epoch", "metrics", "wall_time_s")
+    return {key: stage_result.get(key) for key in keys}
+
+
+def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any]:
+    """3-class metrics of the cascade on val, test and showcase."""
+    splits = ("val", "test", "showcase")
+    datamodule = build_datamodule(cfg, stage="three_class")
+    cascade = CascadeModule(
+        stage1.cpu(), stage2.cpu(), t1=cfg.task.cascade.t1, t2=cfg.task.cascade.t2, eval_splits=splits
+    )
+    cascade.batch_transform = datamodule.transform_batch
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,
+        precision=cfg.trainer.precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    metrics: dict[str, Any] = {}
+    loaders = [datamodule.split_dataloader(split) for split in splits]
+    for logged in trainer.test(cascade, dataloaders=loaders, verbose=False):
+        metrics.update(logged)
+    return {
+        "thresholds": {"t1": cascade.t1, "t2": cascade.t2},
+        "metrics": metrics,
+        "confusion": cascade.confusion,
+        "class_names": list(cascade.class_names),
+    }
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run the configured task and return what its metrics.json holds."""
+    if cfg.task.name == "cascade":
+        return train_cascade(cfg)
+    return fit_stage(cfg)[0]
+
+
+def print_outcome(result: dict[str, Any]) -> None:
+    """Where things are and the headline test numbers."""
+    metrics = result.get("metrics", {})
+    lines = [f"status: {result['status']}" + (f" ({result['reason']})" if result["reason"] else "")]
+    wanted = ("test/acc", "test/f1_macro", "test/precision", "test/recall", "test/auroc")
+    lines += [f"  {key}: {metrics[key]:.4f}" for key in wanted if key in metrics]
+    for stage, info in result.get("stages", {}).items():
+        stage_metrics = info.get("metrics") or {}
+        numbers = ", ".join(
+            f"{k.split('/')[-1]} {stage_metrics[k]:.4f}"
+            for k in ("test/acc", "test/precision", "test/recall")
+            if k in stage_metrics
+        )
+        lines.append(f"  {stage}: {numbers}  best: {info.get('best_checkpoint')}")
+    run_dir = Path(result["run_dir"])
+    lines.append(f"run dir:     {run_dir}")
+    lines.append(f"metrics:     {run_dir / 'metrics.json'}")
+    lines.append(f"tensorboard: tensorboard --logdir {run_dir}")
+    print("\n".join(lines))
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        result = run(cfg)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        if multirun:
+            raise
+        sys.exit(2)
+    print_outcome(result)
+    if result["status"] != "ok" and not multirun:
+        sys.exit(1)
+    optimized = cfg.get("optimized_metric")
+    return result.get("metrics", {}).get(optimized) if optimized else None
+
+
+if __name__ == "__main__":
+    main()
