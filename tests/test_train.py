@@ -1,0 +1,190 @@
+"""Training runs end to end on synthetic data: every task, every option, cascade, resume, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra_utils import compose_train
+
+from xray_lightning.errors import CheckpointError
+from xray_lightning.modules import CascadeModule, load_classifier
+from xray_lightning.train import CONFIG_DIR, run
+
+TASKS = ("normal_vs_infected", "covid_vs_noncovid", "three_class", "cascade")
+GROUPS = ("model", "init", "loss", "optimizer", "scheduler", "logger")
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_fast_dev_run_each_task(task: str, synthetic_root: Path, tmp_path: Path) -> None:
+    cfg = compose_train(synthetic_root, tmp_path, [f"task={task}"])
+    result = run(cfg)
+    assert result["status"] == "ok", result["reason"]
+    saved = read_json(tmp_path / "metrics.json")
+    assert saved["status"] == "ok"
+    assert saved["task"] == task
+    if task == "cascade":
+        assert (tmp_path / "stage1" / "metrics.json").is_file()
+        assert (tmp_path / "stage2" / "metrics.json").is_file()
+        assert "test/acc" in saved["metrics"] and "showcase/acc" in saved["metrics"]
+        assert len(saved["confusion"]["test"]) == 3
+    else:
+        assert "test/acc" in saved["metrics"] and "val/acc" in saved["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("group", "option"),
+    [(g, o) for g in GROUPS for o in group_options(g)],
+    ids=lambda v: str(v),
+)
+def test_fast_dev_run_each_option(
+    group: str, option: str, synthetic_root: Path, tmp_path: Path
+) -> None:
+    cfg = compose_train(synthetic_root, tmp_path, [f"{group}={option}"])
+    result = run(cfg)
+    assert result["status"] == "ok", result["reason"]
+    assert 0.0 <= result["metrics"]["test/acc"] <= 1.0
+
+
+@pytest.mark.parametrize("loss", ["bce", "ce", "hinge", "squared_hinge"])
+def test_three_class_with_every_loss(loss: str, synthetic_root: Path, tmp_path: Path) -> None:
+    cfg = compose_train(synthetic_root, tmp_path, ["task=three_class", f"loss={loss}"])
+    assert run(cfg)["status"] == "ok"
+
+
+def short_cascade(synthetic_root: Path, run_dir: Path, extra: tuple[str, ...] = ()) -> dict:
+    cfg = compose_train(
+        synthetic_root,
+        run_dir,
+        ["task=cascade", "trainer.max_epochs=4", "model=cnn_bn", "seed=3", *extra],
+        fast=False,
+    )
+    return run(cfg)
+
+
+@pytest.fixture(scope="module")
+def trained_cascade(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("cascade")
+    result = short_cascade(synthetic_root, run_dir)
+    assert result["status"] == "ok", result["reason"]
+    return run_dir
+
+
+def test_short_cascade_beats_chance(trained_cascade: Path) -> None:
+    saved = read_json(trained_cascade / "metrics.json")
+    # chance on 3 classes is at most the majority share; a learnt cascade is far above it
+    assert saved["metrics"]["test/acc"] >= 0.7
+    assert saved["metrics"]["val/acc"] >= 0.7
+    for stage in ("stage1", "stage2"):
+        stage_dir = trained_cascade / stage
+        assert (stage_dir / "checkpoints" / "last.ckpt").is_file()
+        assert list((stage_dir / "checkpoints").glob("best-epoch*.ckpt"))
+        assert list((stage_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_loader_reproduces_metrics_json(trained_cascade: Path, synthetic_root: Path) -> None:
+    from hydra_utils import image_side
+
+    from xray_lightning.data import XrayDataModule
+
+    saved = read_json(trained_cascade / "metrics.json")
+    cascade = CascadeModule.from_checkpoints(
+        saved["stages"]["normal_vs_infected"]["best_checkpoint"],
+        saved["stages"]["covid_vs_noncovid"]["best_checkpoint"],
+        t1=saved["thresholds"]["t1"],
+        t2=saved["thresholds"]["t2"],
+    )
+    side = image_side(synthetic_root)
+    datamodule = XrayDataModule(
+        root=synthetic_root, stage="three_class", image_size=side, expect_size=side
+    )
+    datamodule.setup("test")
+    labels, predicted = [], []
+    for batch in datamodule.split_dataloader("test"):
+        images, y = datamodule.transform_batch(batch, train=False)
+        predicted.append(cascade(images))
+        labels.append(y)
+    accuracy = (torch.cat(predicted) == torch.cat(labels)).float().mean().item()
+    assert accuracy == pytest.approx(saved["metrics"]["test/acc"], abs=1e-6)
+
+
+def test_stage_checkpoint_rebuilds_same_test_numbers(trained_cascade: Path) -> None:
+    stage = read_json(trained_cascade / "stage1" / "metrics.json")
+    module = load_classifier(stage["best_checkpoint"], expected_stage="normal_vs_infected")
+    assert module.hparams.stage == "normal_vs_infected"
+    with pytest.raises(CheckpointError, match="covid_vs_noncovid checkpoint was expected"):
+        load_classifier(stage["best_checkpoint"], expected_stage="covid_vs_noncovid")
+
+
+def test_missing_and_foreign_checkpoints_get_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_classifier(tmp_path / "nope.ckpt")
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_classifier(junk)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not an xray-lightning classifier checkpoint"):
+        load_classifier(foreign)
+
+
+def test_resume_from_other_architecture_is_refused(
+    trained_cascade: Path, synthetic_root: Path, tmp_path: Path
+) -> None:
+    last = trained_cascade / "stage1" / "checkpoints" / "last.ckpt"
+    cfg = compose_train(synthetic_root, tmp_path, ["model=cnn", f"ckpt_path={last}"])
+    with pytest.raises(CheckpointError, match="cannot resume"):
+        run(cfg)
+    assert read_json(tmp_path / "metrics.json")["status"] == "failed"
+
+
+def test_nan_loss_stops_with_a_failed_run(synthetic_root: Path, tmp_path: Path) -> None:
+    cfg = compose_train(
+        synthetic_root,
+        tmp_path,
+        ["optimizer=sgd", "optimizer.lr=1e12", "init=kaiming", "trainer.max_epochs=2"],
+        fast=False,
+    )
+    result = run(cfg)
+    saved = read_json(tmp_path / "metrics.json")
+    assert result["status"] == saved["status"] == "failed"
+    assert "learning rate" in saved["reason"] and "step" in saved["reason"]
+
+
+def test_resume_matches_uninterrupted_run(synthetic_root: Path, tmp_path: Path) -> None:
+    common = [
+        "seed=11",
+        "trainer.deterministic=true",
+        "model=cnn",
+        "data.augmentation.enabled=true",
+        "callbacks.model_checkpoint.monitor=null",  # best = last: compare the final weights
+    ]
+    full = run(
+        compose_train(synthetic_root, tmp_path / "full", [*common, "trainer.max_epochs=3"], False)
+    )
+    first = run(
+        compose_train(synthetic_root, tmp_path / "part", [*common, "trainer.max_epochs=1"], False)
+    )
+    last = Path(first["last_checkpoint"])
+    resumed = run(
+        compose_train(
+            synthetic_root,
+            tmp_path / "resumed",
+            [*common, "trainer.max_epochs=3", f"ckpt_path={last}"],
+            False,
+        )
+    )
+    assert resumed["status"] == full["status"] == "ok"
+    for key, value in full["metrics"].items():
+        assert resumed["metrics"][key] == pytest.approx(value, abs=1e-6), key
