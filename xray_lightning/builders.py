@@ -47,6 +47,7 @@ def build_module(cfg: DictConfig, datamodule: Any) -> ClassifierModule:
     init_fn(net)
     return instantiate(
         cfg.task.module,
+        _recursive_=False,  # net_config/loss_config stay plain dicts (they carry _target_ keys)
         net=net,
         loss=loss,
         optimizer=instantiate(cfg.optimizer),

@@ -67,9 +67,10 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
         "init": cfg.init.get("scheme", "default"),
         "scheduler": cfg.scheduler._target_.rsplit(".", 1)[-1] if cfg.get("scheduler") else "none",
     }
-    for key, value in cfg.model.items():
+    model: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)  # type: ignore[assignment]
+    for key, value in model.items():
         if key != "_target_":
-            params[f"model.{key}"] = str(value) if isinstance(value, (list, DictConfig)) else value
+            params[f"model.{key}"] = str(value) if isinstance(value, (list, dict)) else value
     return params
 
 
@@ -166,7 +167,9 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
                 result.update(status="failed", reason=f"{stage}: {stage_result['reason']}")
                 return result
             modules[stage] = module
-        result.update(evaluate_cascade(cfg, modules["normal_vs_infected"], modules["covid_vs_noncovid"]))
+        result.update(
+            evaluate_cascade(cfg, modules["normal_vs_infected"], modules["covid_vs_noncovid"])
+        )
         result["status"] = "ok"
     except BaseException as error:
         if result["status"] == "running":
@@ -179,7 +182,15 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
 
 
 def summary_of(stage_result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("status", "reason", "run_dir", "best_checkpoint", "best_epoch", "metrics", "wall_time_s")
+    keys = (
+        "status",
+        "reason",
+        "run_dir",
+        "best_checkpoint",
+        "best_epoch",
+        "metrics",
+        "wall_time_s",
+    )
     return {key: stage_result.get(key) for key in keys}
 
 
@@ -188,7 +199,11 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
     splits = ("val", "test", "showcase")
     datamodule = build_datamodule(cfg, stage="three_class")
     cascade = CascadeModule(
-        stage1.cpu(), stage2.cpu(), t1=cfg.task.cascade.t1, t2=cfg.task.cascade.t2, eval_splits=splits
+        stage1.cpu(),
+        stage2.cpu(),
+        t1=cfg.task.cascade.t1,
+        t2=cfg.task.cascade.t2,
+        eval_splits=splits,
     )
     cascade.batch_transform = datamodule.transform_batch
     trainer = pl.Trainer(

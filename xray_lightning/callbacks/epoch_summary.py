@@ -20,9 +20,7 @@ class EpochSummary(pl.Callback):
         if trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
-        parts = [
-            f"{key} {float(metrics[key]):.4f}" for key in self.keys if key in metrics
-        ]
+        parts = [f"{key} {float(metrics[key]):.4f}" for key in self.keys if key in metrics]
         stamp = time.strftime("%H:%M:%S")
         total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
         rank_zero_info(f"[{stamp}] epoch {trainer.current_epoch + 1}/{total}  " + "  ".join(parts))

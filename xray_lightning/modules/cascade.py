@@ -39,11 +39,11 @@ class CascadeModule(pl.LightningModule):
         super().__init__()
         _check_stage(stage1, "normal_vs_infected", "stage1")
         _check_stage(stage2, "covid_vs_noncovid", "stage2")
-        if stage1.hparams.get("preprocess") != stage2.hparams.get("preprocess"):
+        input1, input2 = input_spec(stage1), input_spec(stage2)
+        if input1 != input2:
             raise CheckpointError(
-                "the two stages were trained with different preprocessing "
-                f"({stage1.hparams.get('preprocess')} vs {stage2.hparams.get('preprocess')}); "
-                "a cascade needs both to see the same input"
+                f"the two stages were trained with different input preprocessing ({input1} vs "
+                f"{input2}); a cascade needs both to see the same input"
             )
         for name, value in (("t1", t1), ("t2", t2)):
             if not 0.0 < value < 1.0:
@@ -147,7 +147,15 @@ class CascadeModule(pl.LightningModule):
         self._updated.clear()
 
 
+def input_spec(module: nn.Module) -> dict[str, Any]:
+    """What a stage's input preprocessing is, without what only names its labels."""
+    spec = getattr(module, "hparams", {}).get("preprocess") or {}
+    return {key: value for key, value in spec.items() if key not in ("stage", "class_names")}
+
+
 def _check_stage(module: nn.Module, expected: str, name: str) -> None:
     stage = getattr(module, "hparams", {}).get("stage")
     if stage != expected:
-        raise CheckpointError(f"cascade {name} must be a {expected} classifier, got stage {stage!r}")
+        raise CheckpointError(
+            f"cascade {name} must be a {expected} classifier, got stage {stage!r}"
+        )

@@ -26,7 +26,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{str(error).splitlines()[0] if str(error) else ''})"
         ) from None
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not isinstance(hparams, dict) or "net_config" not in hparams or "state_dict" not in checkpoint:
+    if (
+        not isinstance(hparams, dict)
+        or "net_config" not in hparams
+        or "state_dict" not in checkpoint
+    ):
         raise CheckpointError(
             f"{path} is not an xray-lightning classifier checkpoint "
             "(expected 'state_dict' and 'hyper_parameters.net_config')"

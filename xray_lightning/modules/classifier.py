@@ -8,6 +8,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
@@ -16,6 +17,13 @@ from torchmetrics import Metric, MetricCollection
 from xray_lightning.plots.confusion import confusion_figure
 
 SPLITS = ("train", "val", "test")
+
+
+def plain(config: Any) -> Any:
+    """OmegaConf containers to plain dicts/lists (other values unchanged)."""
+    if isinstance(config, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(config, resolve=True)
+    return config
 
 
 class ClassifierModule(pl.LightningModule):
@@ -42,6 +50,13 @@ class ClassifierModule(pl.LightningModule):
         super().__init__()
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"task.module.threshold must be in (0, 1), got {threshold}")
+        # Plain containers only, so checkpoints load with torch.load(weights_only=True).
+        class_names = list(class_names)
+        net_config, loss_config, preprocess = (
+            plain(net_config),
+            plain(loss_config),
+            plain(preprocess),
+        )
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.loss_fn = loss
@@ -143,7 +158,9 @@ class ClassifierModule(pl.LightningModule):
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
-            raise ValueError("no optimizer given: set the `optimizer` config group (e.g. optimizer=adam)")
+            raise ValueError(
+                "no optimizer given: set the `optimizer` config group (e.g. optimizer=adam)"
+            )
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
