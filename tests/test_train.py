@@ -1,4 +1,4 @@
-"""Training runs end to end on synthetic data: every task, every option, cascade, resume, failures."""
+"""Training end to end on synthetic data: every task and option, cascade, resume, failures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a run leaves behind besides checkpoints: metrics.json, written atomically, read by everyone."""
+"""A run's metrics.json: written atomically, read by everything downstream."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
 
 
 def fit_stage(cfg: DictConfig) -> tuple[dict[str, Any], Any]:
-    """Train one classifier in ``cfg.paths.output_dir``; returns (result, trained module or None)."""
+    """Train one classifier in ``cfg.paths.output_dir``; return (result, module or None)."""
     run_dir = Path(cfg.paths.output_dir)
     result = base_result(cfg)
     result["run_dir"] = str(run_dir)

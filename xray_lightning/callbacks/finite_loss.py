@@ -1,4 +1,4 @@
-"""Stops training at the first NaN/inf loss with a message that names the step and a likely cause."""
+"""Stops training at the first NaN/inf loss, naming the step and a likely cause."""
 
 from __future__ import annotations
 

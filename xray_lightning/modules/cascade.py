@@ -24,8 +24,8 @@ class CascadeModule(pl.LightningModule):
 
     normal if p_infected < t1, else covid if p_covid >= t2, else non-covid. ``trainer.test`` on
     3-class batches logs, for each of ``eval_splits`` (one test dataloader each): 3-class accuracy,
-    macro F1, per-class precision/recall, and each stage's own metrics (stage 2 on the truly infected
-    images only); confusion matrices are kept in ``self.confusion``.
+    macro F1, per-class precision/recall, and each stage's own metrics (stage 2 on the truly
+    infected images only); confusion matrices are kept in ``self.confusion``.
     """
 
     def __init__(

@@ -30,8 +30,8 @@ class ClassifierModule(pl.LightningModule):
     """A network trained with one loss; metrics per split; val dataloader 1 is logged as test.
 
     The module receives built objects (net, loss, partial optimizer/scheduler) and keeps the plain
-    configs it was built from (``net_config``, ``loss_config``, ``preprocess``) in its hyper-parameters,
-    so a checkpoint alone is enough to rebuild it (see ``xray_lightning.modules.checkpoints``).
+    configs it was built from (``net_config``, ``loss_config``, ``preprocess``) in its
+    hyper-parameters, so a checkpoint alone is enough to rebuild it (see ``modules.checkpoints``).
     """
 
     def __init__(
