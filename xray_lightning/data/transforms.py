@@ -1,0 +1,235 @@
+"""Batched tensor transforms: deterministic preprocessing, normalisation, augmentation.
+
+Deterministic steps (border crop, denoise, equalise) run once on the uint8 images
+(``preprocess_u8``); normalisation and augmentation run per batch on float tensors, on whatever
+device the batch is on. ``prepare_batch`` chains the deterministic steps and normalisation for
+raw images (predict), from the JSON-able spec given by ``XrayDataModule.preprocess_spec()``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as nnf
+from torchvision.transforms.v2 import functional as F
+
+PREPROCESSING_DEFAULTS: dict[str, Any] = {
+    "normalize": True,
+    "equalize": False,
+    "border_crop": 0.0,
+    "denoise": None,
+}
+AUGMENTATION_DEFAULTS: dict[str, Any] = {
+    "enabled": False,
+    "rotation": 10.0,
+    "scale": 0.1,
+    "translate": 0.05,
+    "brightness": 0.1,
+    "contrast": 0.1,
+    "hflip": False,
+}
+DENOISE_CHOICES = (None, "median", "gaussian")
+_CHUNK = 512
+
+
+def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    if cfg is None:
+        return {}
+    try:  # DictConfig -> dict without importing omegaconf at module import time
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    except ImportError:  # pragma: no cover
+        pass
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f"expected a mapping of switches, got {type(cfg).__name__}: {cfg!r}")
+    return dict(cfg)
+
+
+def _check_keys(cfg: dict[str, Any], defaults: dict[str, Any], group: str) -> dict[str, Any]:
+    unknown = sorted(set(cfg) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) data.{group}.{', data.{group}.'.join(unknown)}; "
+            f"known keys: {', '.join(defaults)}"
+        )
+    return {**defaults, **cfg}
+
+
+def _bool(cfg: dict[str, Any], group: str, key: str) -> None:
+    if not isinstance(cfg[key], bool):
+        raise ValueError(f"data.{group}.{key} must be true or false; got {cfg[key]!r}")
+
+
+def _number(cfg: dict[str, Any], group: str, key: str, low: float, high: float) -> None:
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value < high:
+        raise ValueError(f"data.{group}.{key} must be a number in [{low}, {high}); got {value!r}")
+    cfg[key] = float(value)
+
+
+def validate_preprocessing(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fill defaults and check the preprocessing switches (ValueError naming the key)."""
+    out = _check_keys(_plain(cfg), PREPROCESSING_DEFAULTS, "preprocessing")
+    _bool(out, "preprocessing", "normalize")
+    _bool(out, "preprocessing", "equalize")
+    _number(out, "preprocessing", "border_crop", 0.0, 0.5)
+    if out["denoise"] in ("none", "null", "None"):
+        out["denoise"] = None
+    if out["denoise"] not in DENOISE_CHOICES:
+        raise ValueError(
+            f"data.preprocessing.denoise must be null, median or gaussian; got {out['denoise']!r}"
+        )
+    return out
+
+
+def validate_augmentation(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fill defaults and check the augmentation switches (ValueError naming the key)."""
+    out = _check_keys(_plain(cfg), AUGMENTATION_DEFAULTS, "augmentation")
+    _bool(out, "augmentation", "enabled")
+    _bool(out, "augmentation", "hflip")
+    _number(out, "augmentation", "rotation", 0.0, 180.0)
+    for key in ("scale", "translate", "brightness", "contrast"):
+        _number(out, "augmentation", key, 0.0, 1.0)
+    return out
+
+
+def _as_nchw(images: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    if images.ndim == 3:
+        return images[:, None], True
+    if images.ndim == 4 and images.shape[1] == 1:
+        return images, False
+    raise ValueError(f"expected images [B,H,W] or [B,1,H,W]; got shape {tuple(images.shape)}")
+
+
+def median3x3(images: torch.Tensor) -> torch.Tensor:
+    """3x3 median filter (reflect padding) of uint8 images [B,1,H,W]."""
+    b, c, h, w = images.shape
+    padded = nnf.pad(images.float(), (1, 1, 1, 1), mode="reflect")
+    patches = nnf.unfold(padded, kernel_size=3)  # [B, 9, H*W]
+    return patches.median(dim=1).values.reshape(b, c, h, w).to(images.dtype)
+
+
+def preprocess_u8(
+    images: torch.Tensor, preprocessing: Mapping[str, Any], image_size: int | None = None
+) -> torch.Tensor:
+    """Apply the deterministic switches to uint8 images: border crop, denoise, equalise.
+
+    Accepts [B,H,W] or [B,1,H,W] and returns the same layout, uint8, ``image_size`` square.
+    """
+    pre = validate_preprocessing(preprocessing)
+    x, squeeze = _as_nchw(images)
+    if x.dtype != torch.uint8:
+        raise ValueError(f"preprocess_u8 expects uint8 images; got {x.dtype}")
+    size = image_size or x.shape[-1]
+    needs_resize = tuple(x.shape[-2:]) != (size, size)
+    if not (pre["border_crop"] or pre["denoise"] or pre["equalize"] or needs_resize):
+        return images
+    out = torch.empty((x.shape[0], 1, size, size), dtype=torch.uint8, device=x.device)
+    for start in range(0, x.shape[0], _CHUNK):
+        chunk = x[start : start + _CHUNK]
+        h, w = chunk.shape[-2:]
+        cut_h, cut_w = round(pre["border_crop"] * h), round(pre["border_crop"] * w)
+        if cut_h or cut_w:
+            chunk = chunk[..., cut_h : h - cut_h, cut_w : w - cut_w]
+        if tuple(chunk.shape[-2:]) != (size, size):
+            chunk = F.resize(chunk, [size, size], antialias=True)
+        if pre["denoise"] == "median":
+            chunk = median3x3(chunk)
+        elif pre["denoise"] == "gaussian":
+            chunk = F.gaussian_blur(chunk, kernel_size=[3, 3], sigma=[0.8, 0.8])
+        if pre["equalize"]:
+            chunk = F.equalize(chunk)
+        out[start : start + _CHUNK] = chunk
+    return out[:, 0] if squeeze else out
+
+
+def image_stats(images: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[float, float]:
+    """Exact mean and std of uint8 images (of ``rows`` only, if given) on the [0, 1] scale.
+
+    Computed from a 256-bin histogram, chunk by chunk, without copying the selected images.
+    """
+    rows = torch.arange(images.shape[0]) if rows is None else rows.long()
+    if rows.numel() == 0 or images[:1].numel() == 0:
+        raise ValueError("cannot compute mean/std of an empty image set")
+    hist = torch.zeros(256, dtype=torch.float64)
+    for start in range(0, rows.numel(), _CHUNK):
+        chunk = images[rows[start : start + _CHUNK]]
+        hist += torch.bincount(chunk.flatten(), minlength=256).double()
+    values = torch.arange(256, dtype=torch.float64) / 255.0
+    n = hist.sum()
+    mean = float((hist * values).sum() / n)
+    var = float((hist * (values - mean) ** 2).sum() / n)
+    return mean, max(math.sqrt(var), 1e-6)
+
+
+def to_float(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [B,H,W] or [B,1,H,W] -> float32 [B,1,H,W] on [0, 1]."""
+    x, _ = _as_nchw(images_u8)
+    return x.float().div_(255.0)
+
+
+def normalize(x: torch.Tensor, mean: float | None, std: float | None) -> torch.Tensor:
+    """(x - mean) / std, or x unchanged when mean/std are None (normalisation off)."""
+    if mean is None or std is None:
+        return x
+    return (x - mean) / std
+
+
+def augment(
+    x: torch.Tensor, augmentation: Mapping[str, Any], generator: torch.Generator
+) -> torch.Tensor:
+    """Random affine (rotation, scale, translation), hflip, brightness and contrast per image.
+
+    ``x`` is float [B,1,H,W] on [0, 1]; parameters are drawn on the CPU from ``generator`` (so
+    they depend only on its seed) and the warp runs on ``x``'s device.
+    """
+    aug = validate_augmentation(augmentation)
+    b = x.shape[0]
+
+    def uniform(amount: float) -> torch.Tensor:
+        return (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * amount
+
+    angle = uniform(math.radians(aug["rotation"]))
+    scale = 1.0 + uniform(aug["scale"])
+    tx, ty = uniform(2 * aug["translate"]), uniform(2 * aug["translate"])  # grid is [-1, 1]
+    flip = torch.rand(b, generator=generator) < 0.5 if aug["hflip"] else torch.zeros(b, dtype=bool)
+    bright = 1.0 + uniform(aug["brightness"])
+    contrast = 1.0 + uniform(aug["contrast"])
+
+    # Inverse map: output pixel -> input location, so the content is scaled by `scale`.
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    sign = torch.where(flip, -1.0, 1.0).double()
+    theta = torch.stack(
+        [
+            torch.stack([cos * sign, -sin, tx], dim=1),
+            torch.stack([sin * sign, cos, ty], dim=1),
+        ],
+        dim=1,
+    ).to(device=x.device, dtype=x.dtype)
+    if aug["rotation"] or aug["scale"] or aug["translate"] or aug["hflip"]:
+        grid = nnf.affine_grid(theta, list(x.shape), align_corners=False)
+        x = nnf.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if aug["contrast"]:
+        c = contrast.to(device=x.device, dtype=x.dtype).view(b, 1, 1, 1)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * c + mean
+    if aug["brightness"]:
+        x = x * bright.to(device=x.device, dtype=x.dtype).view(b, 1, 1, 1)
+    return x.clamp_(0.0, 1.0)
+
+
+def prepare_batch(images_u8: torch.Tensor, spec: Mapping[str, Any]) -> torch.Tensor:
+    """Raw uint8 images (from ``images.load_image``) -> the model's float input [B,1,H,W].
+
+    ``spec`` is ``XrayDataModule.preprocess_spec()``: the same deterministic preprocessing and
+    normalisation the DataModule applies, so training and predict cannot drift.
+    """
+    pre = spec["preprocessing"]
+    x = preprocess_u8(images_u8, pre, int(spec["image_size"]))
+    mean, std = (spec["mean"], spec["std"]) if pre.get("normalize", True) else (None, None)
+    return normalize(to_float(x), mean, std)
