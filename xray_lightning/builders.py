@@ -57,6 +57,7 @@ def build_module(cfg: DictConfig, datamodule: Any) -> ClassifierModule:
         net_config=net_cfg,
         loss_config=loss_cfg,
         preprocess=datamodule.preprocess_spec(),
+        channels_last=bool(cfg.get("channels_last", False)),
     )
 
 

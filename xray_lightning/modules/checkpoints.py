@@ -102,5 +102,13 @@ def save_weights_only(source: str | Path, target: str | Path) -> Path:
 
 
 def _constructor_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
-    keys = ("stage", "class_names", "threshold", "net_config", "loss_config", "preprocess")
+    keys = (
+        "stage",
+        "class_names",
+        "threshold",
+        "net_config",
+        "loss_config",
+        "preprocess",
+        "channels_last",
+    )
     return {key: hparams[key] for key in keys if key in hparams}

@@ -46,6 +46,7 @@ class ClassifierModule(pl.LightningModule):
         net_config: dict | None = None,
         loss_config: dict | None = None,
         preprocess: dict | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 < threshold < 1.0:
@@ -58,7 +59,7 @@ class ClassifierModule(pl.LightningModule):
             plain(preprocess),
         )
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
-        self.net = net
+        self.net = net.to(memory_format=torch.channels_last) if channels_last else net
         self.loss_fn = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -81,6 +82,9 @@ class ClassifierModule(pl.LightningModule):
 
     # -- inference ---------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.get("channels_last"):
+            # NHWC lets oneDNN (CPU, bf16/AMX) and cuDNN pick their fastest convolution kernels
+            images = images.contiguous(memory_format=torch.channels_last)
         return self.net(images)
 
     @torch.no_grad()
