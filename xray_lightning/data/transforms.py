@@ -8,6 +8,7 @@ raw images (predict), from the JSON-able spec given by ``XrayDataModule.preproce
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -170,14 +171,32 @@ def image_stats(images: torch.Tensor, rows: torch.Tensor | None = None) -> tuple
 def to_float(images_u8: torch.Tensor) -> torch.Tensor:
     """uint8 [B,H,W] or [B,1,H,W] -> float32 [B,1,H,W] on [0, 1]."""
     x, _ = _as_nchw(images_u8)
-    return x.float().div_(255.0)
+    return x.to(torch.float32).mul_(1.0 / 255.0)
 
 
 def normalize(x: torch.Tensor, mean: float | None, std: float | None) -> torch.Tensor:
     """(x - mean) / std, or x unchanged when mean/std are None (normalisation off)."""
     if mean is None or std is None:
         return x
-    return (x - mean) / std
+    return x.sub(mean).div_(std)
+
+
+@functools.lru_cache(maxsize=8)
+def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Pixel centres in [-1, 1] (align_corners=False) with a ones column: [h*w, 3]."""
+    xs = (torch.arange(w, device=device, dtype=dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=device, dtype=dtype) * 2 + 1) / h - 1
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([xx, yy, torch.ones_like(xx)], dim=-1).reshape(h * w, 3)
+
+
+def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Same as ``affine_grid(theta, [B,1,h,w], align_corners=False)`` with a cached base grid
+    and one batched matmul (several times faster on CPU)."""
+    b = theta.shape[0]
+    base = _base_grid(h, w, theta.device, theta.dtype)
+    coords = base @ theta.permute(2, 0, 1).reshape(3, b * 2)  # one GEMM: [h*w, b*2]
+    return coords.view(h, w, b, 2).permute(2, 0, 1, 3).contiguous()
 
 
 def augment(
@@ -186,10 +205,10 @@ def augment(
     """Random affine (rotation, scale, translation), hflip, brightness and contrast per image.
 
     ``x`` is float [B,1,H,W] on [0, 1]; parameters are drawn on the CPU from ``generator`` (so
-    they depend only on its seed) and the warp runs on ``x``'s device.
+    they depend only on its seed) and the warp runs on ``x``'s device. Returns a new tensor.
     """
     aug = validate_augmentation(augmentation)
-    b = x.shape[0]
+    b, _, h, w = x.shape
 
     def uniform(amount: float) -> torch.Tensor:
         return (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * amount
@@ -201,25 +220,32 @@ def augment(
     bright = 1.0 + uniform(aug["brightness"])
     contrast = 1.0 + uniform(aug["contrast"])
 
-    # Inverse map: output pixel -> input location, so the content is scaled by `scale`.
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    sign = torch.where(flip, -1.0, 1.0).double()
-    theta = torch.stack(
-        [
-            torch.stack([cos * sign, -sin, tx], dim=1),
-            torch.stack([sin * sign, cos, ty], dim=1),
-        ],
-        dim=1,
-    ).to(device=x.device, dtype=x.dtype)
     if aug["rotation"] or aug["scale"] or aug["translate"] or aug["hflip"]:
-        grid = nnf.affine_grid(theta, list(x.shape), align_corners=False)
+        # Inverse map (output pixel -> input location), so content is scaled by `scale`.
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        sign = torch.where(flip, -1.0, 1.0).double()
+        theta = torch.stack(
+            [
+                torch.stack([cos * sign, -sin, tx], dim=1),
+                torch.stack([sin * sign, cos, ty], dim=1),
+            ],
+            dim=1,
+        ).to(device=x.device, dtype=x.dtype)
+        grid = _affine_grid(theta, h, w)
         x = nnf.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if aug["contrast"]:
-        c = contrast.to(device=x.device, dtype=x.dtype).view(b, 1, 1, 1)
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - mean) * c + mean
-    if aug["brightness"]:
-        x = x * bright.to(device=x.device, dtype=x.dtype).view(b, 1, 1, 1)
+    else:
+        x = x.clone()
+    if aug["contrast"] or aug["brightness"]:
+        # (x - m) * c * k + m * k  ==  x * (c k) + m (1 - c) k, one fused pass per image
+        gain = (contrast * bright).to(device=x.device, dtype=x.dtype).view(b, 1, 1, 1)
+        if aug["contrast"]:
+            m = x.mean(dim=(1, 2, 3), keepdim=True)
+            offset = m * ((1.0 - contrast) * bright).to(device=x.device, dtype=x.dtype).view(
+                b, 1, 1, 1
+            )
+            x = torch.addcmul(offset, x, gain)
+        else:
+            x.mul_(gain)
     return x.clamp_(0.0, 1.0)
 
 
