@@ -53,8 +53,49 @@ train-demo: $(STAMP)  ## a 2-minute cascade on generated synthetic images (no da
 	$(PY) -m xray_lightning.data.synthetic logs/synthetic-dataset
 	$(PY) -m xray_lightning.train task=cascade experiment=demo data.root=logs/synthetic-dataset $(ARGS)
 
+audit: $(STAMP) $(DATA_DEP)  ## audit the dataset: counts, imbalance, duplicates, bad files, class_distribution.png
+	$(PY) -m xray_lightning.data.audit $${XRAY_DATA_ROOT:-data/dataset} --out outputs/audit $(ARGS)
+
+bench-data: $(STAMP) $(DATA_DEP)  ## data-path benchmark: DataModule loader vs naive PIL loader (images/s)
+	$(PY) -m xray_lightning.bench.data $(ARGS)
+
 tensorboard: $(STAMP)  ## serve the TensorBoard logs of every run under logs/ (RUN=dir for one run)
 	$(VENV)/bin/tensorboard --logdir $(if $(RUN),$(RUN),logs) --bind_all
+
+# Sweeps: Hydra multiruns on the real dataset, grids in conf/sweep/<name>.yaml, 3 seeds each; every
+# sweep dir (logs/sweeps/<name>/<time>/) gets summary.csv and summary.md. ARGS adds overrides.
+SWEEP_TARGETS := sweep-optimizer sweep-lr sweep-loss sweep-batch sweep-init sweep-dropout \
+	sweep-arch sweep-arch-choice
+.PHONY: sweeps tables $(SWEEP_TARGETS)
+
+sweep-optimizer: $(STAMP) $(DATA_DEP)  ## stage 1: sgd/rmsprop/adam, 3 epochs x 3 seeds, 9 jobs (Table 1-3)
+	$(PY) -m xray_lightning.train -m sweep=optimizer $(ARGS)
+
+sweep-lr: $(STAMP) $(DATA_DEP)  ## stage 1, sgd: lr 1e-4 ... 0.5 (10 rates), 3 epochs x 3 seeds, 30 jobs
+	$(PY) -m xray_lightning.train -m sweep=lr $(ARGS)
+
+sweep-loss: $(STAMP) $(DATA_DEP)  ## stage 1: ce/hinge/bce/squared_hinge, 3 epochs x 3 seeds, 12 jobs
+	$(PY) -m xray_lightning.train -m sweep=loss $(ARGS)
+
+sweep-batch: $(STAMP) $(DATA_DEP)  ## stage 1: batch 3...128, 3 half-epochs x 3 seeds, 18 jobs
+	$(PY) -m xray_lightning.train -m sweep=batch $(ARGS)
+
+sweep-init: $(STAMP) $(DATA_DEP)  ## stage 1: default/zeros/normal/xavier/kaiming, 3 epochs x 3 seeds, 15 jobs
+	$(PY) -m xray_lightning.train -m sweep=init $(ARGS)
+
+sweep-dropout: $(STAMP) $(DATA_DEP)  ## stage 1: dropout .25/.35/.40 x adam/rmsprop, 3 epochs x 3 seeds, 18 jobs
+	$(PY) -m xray_lightning.train -m sweep=dropout $(ARGS)
+
+sweep-arch: $(STAMP) $(DATA_DEP)  ## stage 1: 4 CNN variants x adam/rmsprop, 3 epochs x 3 seeds, 24 jobs
+	$(PY) -m xray_lightning.train -m sweep=arch $(ARGS)
+
+sweep-arch-choice: $(STAMP) $(DATA_DEP)  ## cascade vs three_class on 3-class metrics, 3 epochs x 3 seeds, 6 jobs
+	$(PY) -m xray_lightning.train -m sweep=arch_choice $(ARGS)
+
+sweeps: $(SWEEP_TARGETS)  ## every sweep above, one after another (132 jobs, hours on 2 CPU cores)
+
+tables: $(STAMP)  ## rebuild a sweep's summary or merge several: SWEEP="dir [dir ...]" [ARGS="--out DIR"]
+	$(PY) -m xray_lightning.tables $(SWEEP) $(ARGS)
 
 clean:  ## remove caches (not logs, not the venv)
 	rm -rf .pytest_cache .ruff_cache
