@@ -1,0 +1,197 @@
+"""The cascade's operating point: which thresholds t1/t2 turn probabilities into decisions.
+
+Two operating points are compared:
+
+- **accuracy-first**: the configured ``task.cascade.t1``/``t2`` (0.5 by default). Each stage's
+  checkpoint is already selected by val accuracy at that threshold, so this is the point the
+  training optimised; keeping it as the baseline also keeps a run's numbers unchanged when no
+  recall target is set.
+- **recall-first** (``task.cascade.target_recall``, e.g. 0.98): missing an infection or a covid
+  case costs more than a false alarm, so t1 is the largest threshold whose val recall of
+  "infected" (all val images) reaches the target, and t2 the largest whose val recall of "covid"
+  (on the truly infected val images, stage 2's own job) reaches it. Chosen on val, reported on
+  test, so the test numbers stay honest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from xray_lightning.errors import XrayLightningError
+
+NORMAL, NON_COVID, COVID = 0, 1, 2
+# Thresholds must stay inside (0, 1) (CascadeModule checks it); a saturated float32 sigmoid
+# gives exactly 1.0, which the upper clamp still counts as positive.
+LOWEST, HIGHEST = 1e-6, 1.0 - 1e-6
+
+
+class OperatingPointError(XrayLightningError):
+    """A recall target is malformed, or the val split cannot support it."""
+
+
+@dataclass(frozen=True)
+class Probabilities:
+    """Both stages' outputs on one split and its 3-class labels (0 normal, 1 non-covid, 2 covid)."""
+
+    p_infected: torch.Tensor
+    p_covid: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def infected(self) -> torch.Tensor:
+        return self.labels > NORMAL
+
+
+def parse_target_recall(value: Any) -> dict[str, float] | None:
+    """``cascade.target_recall`` as ``{"t1": r1, "t2": r2}``, or None when unset.
+
+    A number applies to both stages; a mapping with keys ``t1``/``t2`` sets them apart (a missing
+    key keeps that stage's configured threshold).
+    """
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        unknown = sorted(set(map(str, value)) - {"t1", "t2"})
+        if unknown:
+            raise OperatingPointError(
+                f"task.cascade.target_recall: unknown key(s) {unknown}; expected t1 and/or t2"
+            )
+        targets = {str(k): v for k, v in value.items() if v is not None}
+    else:
+        targets = {"t1": value, "t2": value}
+    for key, target in targets.items():
+        if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 1:
+            raise OperatingPointError(
+                f"task.cascade.target_recall ({key}) must be a number in (0, 1], got {target!r}"
+            )
+    return {k: float(v) for k, v in targets.items()}
+
+
+def threshold_for_recall(
+    scores: torch.Tensor, targets: torch.Tensor, target_recall: float
+) -> float:
+    """A threshold reaching ``target_recall`` (recall of scores >= t) on these labels: halfway
+    between the lowest positive score it must keep and the next lower score, so as high as the
+    target allows."""
+    positives = scores[targets.bool()].double().sort(descending=True).values
+    if positives.numel() == 0:
+        raise OperatingPointError(
+            "cannot choose a threshold for a recall target: the val split has no positive images"
+        )
+    needed = max(1, math.ceil(target_recall * positives.numel() - 1e-9))
+    kth = positives[needed - 1].item()
+    # Halfway to the next lower score, so ">= t" (the cascade) and "> t" (torchmetrics) agree.
+    below = scores.double()[scores.double() < kth]
+    threshold = (kth + below.max().item()) / 2 if below.numel() else kth * (1 - 1e-6)
+    return float(min(max(threshold, LOWEST), HIGHEST))
+
+
+def recall_first_thresholds(
+    val: Probabilities, targets: Mapping[str, float], defaults: tuple[float, float]
+) -> tuple[float, float]:
+    """(t1, t2) reaching the recall targets on val: infected for t1, covid among infected for t2."""
+    t1, t2 = defaults
+    if "t1" in targets:
+        t1 = threshold_for_recall(val.p_infected, val.infected, targets["t1"])
+    if "t2" in targets:
+        infected = val.infected
+        t2 = threshold_for_recall(
+            val.p_covid[infected], val.labels[infected] == COVID, targets["t2"]
+        )
+    return t1, t2
+
+
+@torch.no_grad()
+def cascade_probabilities(cascade: Any, datamodule: Any, split: str) -> Probabilities:
+    """``cascade.predict_proba`` over one split of a 3-class DataModule, in file order."""
+    p_inf, p_cov, labels = [], [], []
+    device = next(cascade.parameters()).device
+    for batch in datamodule.split_dataloader(split):
+        images, y = datamodule.transform_batch(batch, train=False)
+        a, b = cascade.predict_proba(images.to(device))
+        p_inf.append(a.cpu())
+        p_cov.append(b.cpu())
+        labels.append(y.cpu())
+    return Probabilities(torch.cat(p_inf), torch.cat(p_cov), torch.cat(labels))
+
+
+def decide(p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float) -> torch.Tensor:
+    """3-class labels at (t1, t2), the rule of ``CascadeModule.decide``."""
+    infected_label = torch.where(p_covid >= t2, COVID, NON_COVID)
+    return torch.where(p_infected >= t1, infected_label, NORMAL)
+
+
+def cascade_metrics(
+    splits: Mapping[str, Probabilities], t1: float, t2: float
+) -> tuple[dict[str, float], dict[str, list[list[int]]]]:
+    """The metrics ``CascadeModule.test`` logs (same torchmetrics, same keys) and the 3x3
+    confusions, at (t1, t2), from probabilities already computed."""
+    from xray_lightning.modules.cascade import CLASS_NAMES
+    from xray_lightning.modules.metrics import (
+        binary_metrics,
+        confusion_matrix,
+        multiclass_metrics,
+    )
+
+    metrics: dict[str, float] = {}
+    confusion: dict[str, list[list[int]]] = {}
+    for split, p in splits.items():
+        predicted = decide(p.p_infected, p.p_covid, t1, t2)
+        values = dict(multiclass_metrics(CLASS_NAMES, with_auroc=False)(predicted, p.labels))
+        infected = p.infected
+        values.update(
+            {f"stage1/{k}": v for k, v in binary_metrics(t1)(p.p_infected, infected.long()).items()}
+        )
+        if infected.any():
+            covid = (p.labels[infected] == COVID).long()
+            stage2 = binary_metrics(t2)(p.p_covid[infected], covid)
+            values.update({f"stage2/{k}": v for k, v in stage2.items()})
+        metrics.update({f"{split}/{k}": float(v) for k, v in values.items()})
+        matrix = confusion_matrix(len(CLASS_NAMES))(predicted, p.labels)
+        confusion[split] = matrix.long().tolist()
+    return metrics, confusion
+
+
+HEADLINE = (
+    "acc",
+    "f1_macro",
+    "recall_normal",
+    "recall_non_covid",
+    "recall_covid",
+    "precision_normal",
+    "precision_non_covid",
+    "precision_covid",
+    "stage1/recall",
+    "stage1/specificity",
+    "stage2/recall",
+    "stage2/specificity",
+)
+
+
+def comparison_table(points: Mapping[str, Mapping[str, Any]], split: str = "test") -> str:
+    """A Markdown table: one column per operating point, thresholds then headline metrics."""
+    names = list(points)
+    lines = [
+        f"| {split} | " + " | ".join(names) + " |",
+        "| --- |" + " --- |" * len(names),
+    ]
+    for key in ("target_recall", "t1", "t2"):
+        cells = [_cell(points[n].get(key)) for n in names]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    for key in HEADLINE:
+        cells = [_cell((points[n].get("metrics") or {}).get(f"{split}/{key}")) for n in names]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v:g}" for k, v in value.items())
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

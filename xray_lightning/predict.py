@@ -1,0 +1,197 @@
+"""Predict normal / non-covid / covid for image files and folders with a trained cascade.
+
+    python -m xray_lightning.predict --run RUN_DIR [--json] PATH...
+    python -m xray_lightning.predict --stage1 CKPT --stage2 CKPT [--t1 T] [--t2 T] [--json] PATH...
+
+A PATH is an image or a folder (searched recursively; hidden files skipped). Images of any size
+or mode are converted the way training data was: ``load_image`` (any size/mode, resized to the
+model's side) then ``prepare_batch`` with the cascade's preprocess spec. One row per file: path,
+label, p_infected, p_covid (``--json``: one JSON object per line with those keys and ``error``).
+A file that cannot be read as an image gets an error row; the others are still predicted.
+
+Exit status: 0 all predicted, 1 some files failed, 2 bad checkpoint, run dir or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from xray_lightning.data.errors import BadImageError
+from xray_lightning.data.images import load_image
+from xray_lightning.data.transforms import prepare_batch
+from xray_lightning.errors import CheckpointError, XrayLightningError
+from xray_lightning.modules.cascade import CascadeModule
+from xray_lightning.runinfo import METRICS_FILE, read_metrics
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
+STAGE_DIRS = {"normal_vs_infected": "stage1", "covid_vs_noncovid": "stage2"}
+
+
+class RunDirError(XrayLightningError):
+    """A run dir is not a finished cascade run (no metrics.json, wrong task, failed, no ckpts)."""
+
+
+@dataclass
+class Row:
+    """One output row: a prediction, or an error naming the file."""
+
+    path: str
+    label: str | None
+    p_infected: float | None
+    p_covid: float | None
+    error: str | None = None
+
+    def text(self) -> str:
+        if self.error is not None:
+            return f"{self.path}\terror\t-\t-\t{self.error}"
+        return f"{self.path}\t{self.label}\t{self.p_infected:.4f}\t{self.p_covid:.4f}"
+
+
+def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, float]]:
+    """(stage-1 ckpt, stage-2 ckpt, {t1, t2}) of a finished cascade run dir.
+
+    The checkpoints named in metrics.json are used; if the run dir was moved, the same files
+    are looked for under ``stage1/checkpoints`` and ``stage2/checkpoints``.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / METRICS_FILE).is_file():
+        raise RunDirError(f"{run_dir} is not a run dir: no {METRICS_FILE} in it")
+    result = read_metrics(run_dir)
+    if result.get("task") != "cascade":
+        raise RunDirError(
+            f"{run_dir} is a {result.get('task')!r} run; --run needs a cascade run dir "
+            "(python -m xray_lightning.train task=cascade), or pass --stage1 and --stage2"
+        )
+    if result.get("status") != "ok":
+        raise RunDirError(f"{run_dir}: the run did not finish ({result.get('reason')})")
+    found = []
+    for stage, folder in STAGE_DIRS.items():
+        named = (result.get("stages", {}).get(stage) or {}).get("best_checkpoint")
+        candidates = [Path(named)] if named else []
+        if named:
+            candidates.append(run_dir / folder / "checkpoints" / Path(named).name)
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise RunDirError(f"{run_dir}: the {stage} checkpoint is missing (tried {candidates})")
+        found.append(path)
+    thresholds = {k: float(v) for k, v in (result.get("thresholds") or {}).items()}
+    return found[0], found[1], thresholds
+
+
+def load_cascade(args: argparse.Namespace) -> CascadeModule:
+    """The cascade named by ``--run`` or ``--stage1``/``--stage2`` (thresholds: --t1/--t2 win)."""
+    thresholds: dict[str, float] = {}
+    if args.run is not None:
+        stage1, stage2, thresholds = cascade_checkpoints(args.run)
+    else:
+        stage1, stage2 = args.stage1, args.stage2
+    t1 = args.t1 if args.t1 is not None else thresholds.get("t1")
+    t2 = args.t2 if args.t2 is not None else thresholds.get("t2")
+    return CascadeModule.from_checkpoints(stage1, stage2, t1=t1, t2=t2)
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Each file given, and every non-hidden file under each folder given (sorted)."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if child.is_file() and not hidden:
+                    yield child
+        else:
+            yield path
+
+
+def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@torch.inference_mode()
+def predict_files(
+    cascade: CascadeModule, files: Sequence[str | Path], batch_size: int = 128
+) -> Iterator[Row]:
+    """Rows in the order of ``files``: decoded as in training, batched through the cascade."""
+    spec = cascade.preprocess
+    if not spec:
+        raise CheckpointError("the stage checkpoints carry no preprocess spec (hparams.preprocess)")
+    side = int(spec["image_size"])
+    names = cascade.class_names
+    for chunk in _batches([Path(f) for f in files], batch_size):
+        rows: list[Row | None] = []
+        images: list[torch.Tensor] = []
+        for path in chunk:
+            try:
+                images.append(load_image(path, side, expect_size=None, expect_mode=None))
+                rows.append(None)
+            except BadImageError as error:
+                rows.append(Row(str(path), None, None, None, error.reason))
+        if images:
+            inputs = prepare_batch(torch.stack(images), spec)
+            p_inf, p_cov = cascade.predict_proba(inputs)
+            labels = cascade.decide(p_inf, p_cov)
+            good = iter(zip(labels.tolist(), p_inf.tolist(), p_cov.tolist(), strict=True))
+        for path, row in zip(chunk, rows, strict=True):
+            if row is None:
+                label, a, b = next(good)
+                row = Row(str(path), names[label], round(a, 6), round(b, 6))
+            yield row
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m xray_lightning.predict",
+        description="Classify chest X-ray images as normal / non-covid / covid with a cascade.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
+    source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
+    parser.add_argument("--stage2", type=Path, help="stage-2 (covid vs non-covid) checkpoint")
+    parser.add_argument("--t1", type=float, help="infected if p_infected >= t1")
+    parser.add_argument("--t2", type=float, help="covid if p_covid >= t2")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.stage1 is not None and args.stage2 is None:
+        parser.error("--stage1 needs --stage2 (or pass --run RUN_DIR)")
+    if args.run is not None and args.stage2 is not None:
+        parser.error("--stage2 goes with --stage1, not with --run")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        parser.error(f"no such file or folder: {', '.join(missing)}")
+    files = list(iter_files(args.paths))
+    if not files:
+        parser.error(f"no files found under {', '.join(map(str, args.paths))}")
+    try:
+        cascade = load_cascade(args)
+    except (XrayLightningError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = 0
+    if not args.json:
+        print("path\tlabel\tp_infected\tp_covid")
+    for row in predict_files(cascade, files, args.batch_size):
+        failed += row.error is not None
+        print(json.dumps(asdict(row)) if args.json else row.text(), flush=False)
+    if failed:
+        print(f"{failed} of {len(files)} file(s) could not be predicted", file=sys.stderr)
+    return EXIT_FAILED_FILES if failed else EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
