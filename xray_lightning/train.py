@@ -195,17 +195,28 @@ def summary_of(stage_result: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any]:
-    """3-class metrics of the cascade on val, test and showcase."""
+    """3-class metrics of the cascade on val, test and showcase, at each operating point.
+
+    accuracy-first is the configured ``task.cascade.t1``/``t2``. With ``task.cascade.target_recall``
+    set, recall-first thresholds are chosen on val (see ``xray_lightning.operating_point``) and
+    become the run's thresholds. Both points' metrics and confusions stay side by side under
+    ``operating_points``; ``operating_point`` names the one reported as ``metrics``.
+    """
+    from xray_lightning.operating_point import (
+        cascade_probabilities,
+        parse_target_recall,
+        recall_first_thresholds,
+    )
+
     splits = ("val", "test", "showcase")
     datamodule = build_datamodule(cfg, stage="three_class")
-    cascade = CascadeModule(
-        stage1.cpu(),
-        stage2.cpu(),
-        t1=cfg.task.cascade.t1,
-        t2=cfg.task.cascade.t2,
-        eval_splits=splits,
-    )
-    cascade.batch_transform = datamodule.transform_batch
+    stage1, stage2 = stage1.cpu().eval(), stage2.cpu().eval()
+    configured = (float(cfg.task.cascade.t1), float(cfg.task.cascade.t2))
+    targets = parse_target_recall(cfg.task.cascade.get("target_recall"))
+    thresholds = {"accuracy_first": configured}
+    if targets:
+        val = cascade_probabilities(CascadeModule(stage1, stage2, *configured), datamodule, "val")
+        thresholds["recall_first"] = recall_first_thresholds(val, targets, configured)
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,
@@ -215,15 +226,29 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    metrics: dict[str, Any] = {}
-    loaders = [datamodule.split_dataloader(split) for split in splits]
-    for logged in trainer.test(cascade, dataloaders=loaders, verbose=False):
-        metrics.update(logged)
+    points: dict[str, dict[str, Any]] = {}
+    for name, (t1, t2) in thresholds.items():
+        cascade = CascadeModule(stage1, stage2, t1=t1, t2=t2, eval_splits=splits)
+        cascade.batch_transform = datamodule.transform_batch
+        metrics: dict[str, Any] = {}
+        loaders = [datamodule.split_dataloader(split) for split in splits]
+        for logged in trainer.test(cascade, dataloaders=loaders, verbose=False):
+            metrics.update(logged)
+        points[name] = {
+            "t1": cascade.t1,
+            "t2": cascade.t2,
+            "target_recall": targets if name == "recall_first" else None,
+            "metrics": metrics,
+            "confusion": cascade.confusion,
+        }
+    chosen = "recall_first" if targets else "accuracy_first"
     return {
-        "thresholds": {"t1": cascade.t1, "t2": cascade.t2},
-        "metrics": metrics,
-        "confusion": cascade.confusion,
+        "thresholds": {"t1": points[chosen]["t1"], "t2": points[chosen]["t2"]},
+        "metrics": points[chosen]["metrics"],
+        "confusion": points[chosen]["confusion"],
         "class_names": list(cascade.class_names),
+        "operating_point": chosen,
+        "operating_points": points,
     }
 
 
