@@ -200,9 +200,12 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
     accuracy-first is the configured ``task.cascade.t1``/``t2``. With ``task.cascade.target_recall``
     set, recall-first thresholds are chosen on val (see ``xray_lightning.operating_point``) and
     become the run's thresholds. Both points' metrics and confusions stay side by side under
-    ``operating_points``; ``operating_point`` names the one reported as ``metrics``.
+    ``operating_points``; ``operating_point`` names the one reported as ``metrics``. The stages
+    run once per split in float32 on the CPU, as ``predict`` and ``from_checkpoints`` do (not
+    under the trainer's bf16 autocast), so these numbers are what a loaded cascade reproduces.
     """
     from xray_lightning.operating_point import (
+        cascade_metrics,
         cascade_probabilities,
         parse_target_recall,
         recall_first_thresholds,
@@ -210,36 +213,23 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
 
     splits = ("val", "test", "showcase")
     datamodule = build_datamodule(cfg, stage="three_class")
-    stage1, stage2 = stage1.cpu().eval(), stage2.cpu().eval()
     configured = (float(cfg.task.cascade.t1), float(cfg.task.cascade.t2))
-    targets = parse_target_recall(cfg.task.cascade.get("target_recall"))
+    cascade = CascadeModule(stage1.cpu().float(), stage2.cpu().float(), *configured).eval()
+    probs = {split: cascade_probabilities(cascade, datamodule, split) for split in splits}
+    probs = {split: p for split, p in probs.items() if len(p.labels)}
     thresholds = {"accuracy_first": configured}
+    targets = parse_target_recall(cfg.task.cascade.get("target_recall"))
     if targets:
-        val = cascade_probabilities(CascadeModule(stage1, stage2, *configured), datamodule, "val")
-        thresholds["recall_first"] = recall_first_thresholds(val, targets, configured)
-    trainer = pl.Trainer(
-        accelerator=cfg.trainer.accelerator,
-        devices=1,
-        precision=cfg.trainer.precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+        thresholds["recall_first"] = recall_first_thresholds(probs["val"], targets, configured)
     points: dict[str, dict[str, Any]] = {}
     for name, (t1, t2) in thresholds.items():
-        cascade = CascadeModule(stage1, stage2, t1=t1, t2=t2, eval_splits=splits)
-        cascade.batch_transform = datamodule.transform_batch
-        metrics: dict[str, Any] = {}
-        loaders = [datamodule.split_dataloader(split) for split in splits]
-        for logged in trainer.test(cascade, dataloaders=loaders, verbose=False):
-            metrics.update(logged)
+        metrics, confusion = cascade_metrics(probs, t1, t2)
         points[name] = {
-            "t1": cascade.t1,
-            "t2": cascade.t2,
+            "t1": t1,
+            "t2": t2,
             "target_recall": targets if name == "recall_first" else None,
             "metrics": metrics,
-            "confusion": cascade.confusion,
+            "confusion": confusion,
         }
     chosen = "recall_first" if targets else "accuracy_first"
     return {
