@@ -214,3 +214,15 @@ def test_tensorboard_hparams_tab_is_filled(sweeps: tuple[Path, Path]) -> None:
     assert start.hparams["optimizer"].string_value == "SGD"
     assert start.hparams["lr"].number_value == pytest.approx(0.01)
     assert "final/val/acc" in events.Tags()["scalars"]
+
+
+@pytest.mark.slow
+def test_optuna_search_runs_and_summarises(tiny_root: Path, tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="optional extra `search`")
+    sweep_dir = tmp_path / "optuna"
+    multirun(tiny_root, sweep_dir, "hparams_search=optuna", "hydra.sweeper.n_trials=2")
+    best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    rows = read_csv(sweep_dir / SUMMARY_CSV)
+    assert len(rows) == 2
+    ok = [float(r["val/acc_mean"]) for r in rows if r["status"] == "ok"]
+    assert ok and best.best_value == pytest.approx(max(ok), rel=1e-5)
