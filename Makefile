@@ -97,6 +97,13 @@ sweeps: $(SWEEP_TARGETS)  ## every sweep above, one after another (132 jobs, hou
 tables: $(STAMP)  ## rebuild a sweep's summary or merge several: SWEEP="dir [dir ...]" [ARGS="--out DIR"]
 	$(PY) -m xray_lightning.tables $(SWEEP) $(ARGS)
 
+.PHONY: report predict
+report: $(STAMP)  ## every figure of a cascade run into RUN/figures/ (+ TensorBoard); default: latest run
+	$(PY) -m xray_lightning.report $(RUN) $(ARGS)
+
+predict: $(STAMP)  ## classify images/folders: PATHS="img.jpg dir/" [RUN=<cascade run dir>] [ARGS=--json]
+	$(PY) -m xray_lightning.predict --run $(if $(RUN),$(RUN),$$(ls -d logs/cascade/runs/*/ | tail -1)) $(ARGS) $(PATHS)
+
 clean:  ## remove caches (not logs, not the venv)
 	rm -rf .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
