@@ -226,3 +226,17 @@ def test_optuna_search_runs_and_summarises(tiny_root: Path, tmp_path: Path) -> N
     assert len(rows) == 2
     ok = [float(r["val/acc_mean"]) for r in rows if r["status"] == "ok"]
     assert ok and best.best_value == pytest.approx(max(ok), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_arch_choice_rows_carry_three_class_metrics(tiny_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "arch_choice"
+    multirun(tiny_root, sweep_dir, "sweep=arch_choice", "seed=0")
+    rows = {r["task"]: r for r in read_csv(sweep_dir / SUMMARY_CSV)}
+    assert set(rows) == {"cascade", "three_class"}
+    for row in rows.values():
+        assert row["status"] == "ok"
+        for name in ("acc", "precision", "recall", "f1"):
+            assert 0.0 <= float(row[f"test/{name}_mean"]) <= 1.0
+    assert rows["cascade"]["test/loss_mean"] == ""  # a cascade has no loss of its own
+    assert float(rows["cascade"]["epochs_mean"]) == 2  # one epoch per stage
