@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from xray_lightning.builders import build_datamodule, build_module, build_trainer
+from xray_lightning.cluster import ddp_launch, is_global_zero, job_threads, leave_process_group
 from xray_lightning.errors import NonFiniteLossError, XrayLightningError
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
@@ -26,6 +28,11 @@ from xray_lightning.runinfo import write_metrics
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 USER_ERRORS = (XrayLightningError, ValueError, FileNotFoundError)
 STAGE_DIRS = {"normal_vs_infected": "stage1", "covid_vs_noncovid": "stage2"}
+# conf/hydra/launcher/<plugin name>.yaml presets extend the plugins' schemas of the same name on
+# purpose (typed, validated); Hydra 1.3 still does that but warns on every run.
+warnings.filterwarnings(
+    "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore"
+)
 
 
 def hydra_info() -> dict[str, Any]:
@@ -100,8 +107,9 @@ def fit_stage(cfg: DictConfig) -> tuple[dict[str, Any], Any]:
         raise
     finally:
         result["wall_time_s"] = round(time.perf_counter() - started, 2)
-        write_metrics(run_dir, result)
-    if trainer is not None:
+        if is_global_zero():  # under DDP every rank gets here; one writes
+            write_metrics(run_dir, result)
+    if trainer is not None and is_global_zero():
         log_final_hparams(trainer, result)
     return result, module
 
@@ -167,6 +175,10 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
                 result.update(status="failed", reason=f"{stage}: {stage_result['reason']}")
                 return result
             modules[stage] = module
+        leave_process_group()  # DDP ends with training: rank zero evaluates the cascade, unsharded
+        if not is_global_zero():
+            result["status"] = "ok"
+            return result
         result.update(
             evaluate_cascade(cfg, modules["normal_vs_infected"], modules["covid_vs_noncovid"])
         )
@@ -177,7 +189,8 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
         raise
     finally:
         result["wall_time_s"] = round(time.perf_counter() - started, 2)
-        write_metrics(run_dir, result)
+        if is_global_zero():
+            write_metrics(run_dir, result)
     return result
 
 
@@ -276,14 +289,17 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    job_threads()  # parallel sweep jobs share the cores
     try:
-        result = run(cfg)
+        with ddp_launch():  # DDP ranks re-run this very job, in its run dir
+            result = run(cfg)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         if multirun:
             raise
         sys.exit(2)
-    print_outcome(result)
+    if is_global_zero():
+        print_outcome(result)
     if result["status"] != "ok" and not multirun:
         sys.exit(1)
     optimized = cfg.get("optimized_metric")
