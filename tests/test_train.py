@@ -9,6 +9,8 @@ import pytest
 import torch
 from hydra_utils import compose_train
 
+from xray_lightning.data import XrayDataModule
+from xray_lightning.data.synthetic import DEFAULT_COUNTS, write_synthetic_dataset
 from xray_lightning.errors import CheckpointError
 from xray_lightning.modules import CascadeModule, load_classifier
 from xray_lightning.train import CONFIG_DIR, run
@@ -62,29 +64,36 @@ def test_three_class_with_every_loss(loss: str, synthetic_root: Path, tmp_path: 
     assert run(cfg)["status"] == "ok"
 
 
-def short_cascade(synthetic_root: Path, run_dir: Path, extra: tuple[str, ...] = ()) -> dict:
-    cfg = compose_train(
-        synthetic_root,
-        run_dir,
-        ["task=cascade", "trainer.max_epochs=4", "model=cnn_bn", "seed=3", *extra],
-        fast=False,
-    )
-    return run(cfg)
+@pytest.fixture(scope="module")
+def cascade_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3x larger synthetic set of small images: enough optimiser steps to learn in seconds."""
+    counts = {
+        split: {name: 3 * n for name, n in per_class.items()}
+        for split, per_class in DEFAULT_COUNTS.items()
+    }
+    root = tmp_path_factory.mktemp("cascade-data") / "dataset"
+    return write_synthetic_dataset(root, counts, image_size=64, seed=1)
 
 
 @pytest.fixture(scope="module")
-def trained_cascade(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_cascade(cascade_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("cascade")
-    result = short_cascade(synthetic_root, run_dir)
+    overrides = [
+        "task=cascade",
+        "trainer.max_epochs=5",
+        "optimizer.lr=0.002",
+        "seed=3",
+    ]
+    result = run(compose_train(cascade_root, run_dir, overrides, fast=False))
     assert result["status"] == "ok", result["reason"]
     return run_dir
 
 
 def test_short_cascade_beats_chance(trained_cascade: Path) -> None:
     saved = read_json(trained_cascade / "metrics.json")
-    # chance on 3 classes is at most the majority share; a learnt cascade is far above it
-    assert saved["metrics"]["test/acc"] >= 0.7
-    assert saved["metrics"]["val/acc"] >= 0.7
+    # 3 balanced test classes: chance is 1/3; a learnt cascade is far above it
+    assert saved["metrics"]["test/acc"] >= 0.6
+    assert saved["metrics"]["test/stage1/acc"] >= 0.7
     for stage in ("stage1", "stage2"):
         stage_dir = trained_cascade / stage
         assert (stage_dir / "checkpoints" / "last.ckpt").is_file()
@@ -92,11 +101,7 @@ def test_short_cascade_beats_chance(trained_cascade: Path) -> None:
         assert list((stage_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_loader_reproduces_metrics_json(trained_cascade: Path, synthetic_root: Path) -> None:
-    from hydra_utils import image_side
-
-    from xray_lightning.data import XrayDataModule
-
+def test_loader_reproduces_metrics_json(trained_cascade: Path, cascade_root: Path) -> None:
     saved = read_json(trained_cascade / "metrics.json")
     cascade = CascadeModule.from_checkpoints(
         saved["stages"]["normal_vs_infected"]["best_checkpoint"],
@@ -104,9 +109,8 @@ def test_loader_reproduces_metrics_json(trained_cascade: Path, synthetic_root: P
         t1=saved["thresholds"]["t1"],
         t2=saved["thresholds"]["t2"],
     )
-    side = image_side(synthetic_root)
     datamodule = XrayDataModule(
-        root=synthetic_root, stage="three_class", image_size=side, expect_size=side
+        root=cascade_root, stage="three_class", image_size=64, expect_size=64
     )
     datamodule.setup("test")
     labels, predicted = [], []
@@ -188,3 +192,21 @@ def test_resume_matches_uninterrupted_run(synthetic_root: Path, tmp_path: Path) 
     assert resumed["status"] == full["status"] == "ok"
     for key, value in full["metrics"].items():
         assert resumed["metrics"][key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_trainer_test_on_loaded_cascade(trained_cascade: Path, cascade_root: Path) -> None:
+    import pytorch_lightning as pl
+
+    saved = read_json(trained_cascade / "metrics.json")
+    cascade = CascadeModule.from_checkpoints(
+        saved["stages"]["normal_vs_infected"]["best_checkpoint"],
+        saved["stages"]["covid_vs_noncovid"]["best_checkpoint"],
+    )
+    datamodule = XrayDataModule(
+        root=cascade_root, stage="three_class", image_size=64, expect_size=64
+    )
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    logged = trainer.test(cascade, datamodule=datamodule, verbose=False)[0]
+    assert logged["test/acc"] == pytest.approx(saved["metrics"]["test/acc"], abs=1e-6)
+    assert logged["test/stage1/acc"] == pytest.approx(saved["metrics"]["test/stage1/acc"], abs=1e-6)
+    assert len(cascade.confusion["test"]) == 3

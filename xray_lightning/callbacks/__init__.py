@@ -1,7 +1,7 @@
 """Lightning callbacks used by the training configs (conf/callbacks/)."""
 
+from xray_lightning.callbacks.epoch_seed import EpochSeed
 from xray_lightning.callbacks.epoch_summary import EpochSummary
 from xray_lightning.callbacks.finite_loss import FiniteLossGuard
-from xray_lightning.callbacks.rng_state import RngStateCheckpoint
 
-__all__ = ["EpochSummary", "FiniteLossGuard", "RngStateCheckpoint"]
+__all__ = ["EpochSeed", "EpochSummary", "FiniteLossGuard"]
