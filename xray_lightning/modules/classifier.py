@@ -110,6 +110,7 @@ class ClassifierModule(pl.LightningModule):
             prog_bar=split == "val",
             batch_size=labels.shape[0],
             add_dataloader_idx=False,
+            sync_dist=True,  # the mean over all DDP ranks, not rank zero's share
         )
         return loss
 
