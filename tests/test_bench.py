@@ -1,0 +1,143 @@
+"""Speed benchmark (xray_lightning.bench.train): both paths run on synthetic data, the summary
+is the median over repeats, memory and load are recorded, bad input gets one clear error."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from xray_lightning.bench.machine import PeakMemory, load_average
+from xray_lightning.bench.ours import BatchTimer
+from xray_lightning.bench.train import BenchError, find_root, main, markdown, summarize
+from xray_lightning.data import XrayDataModule
+
+SMALL = ["--models", "cnn", "--batch-size", "8", "--eval-batch-size", "16", "--repeats", "1"]
+SMALL += ["--warmup-batches", "1", "--infer-batches", "1", "--naive-batches", "1"]
+
+
+def run_bench(root: Path, out: Path, *extra: str) -> dict:
+    assert main(["--root", str(root), *SMALL, "--out", str(out), *extra]) == 0
+    return json.loads(out.read_text())
+
+
+def test_both_paths_are_timed_with_memory_and_load(
+    synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    result = run_bench(synthetic_root, tmp_path / "bench.json", "--limit-batches", "2")
+    kinds = {(r["path"], r["kind"]) for r in result["records"]}
+    assert kinds == {
+        ("ours", "train"),
+        ("ours", "infer"),
+        ("naive_w0", "train"),
+        ("naive_w0", "infer"),
+    }
+    for record in result["records"]:
+        assert record["img_s"] > 0 and record["images"] > 0
+        assert record["peak_rss_mib"] > 0
+        assert len(record["load"]) == 2
+    ours = next(r for r in result["records"] if r["path"] == "ours" and r["kind"] == "train")
+    assert ours["images"] == 2 * 8  # two timed batches after the warm-up one
+    assert ours["precision"] == "bf16-mixed" and ours["channels_last"] is True
+    train = XrayDataModule(root=synthetic_root).split_labels("train")
+    assert ours["train_images_per_epoch"] == len(train)
+    row = next(r for r in result["summary"] if r["path"] == "ours")
+    naive = next(r for r in result["summary"] if r["path"] == "naive_w0")
+    expected = round(row["train_img_s"] / naive["train_img_s"], 2)
+    assert row["train_speedup_vs_best_naive"] == pytest.approx(expected, abs=0.011)
+    assert "epoch_s_est" in row  # limited batches: the epoch time is an estimate
+    assert result["machine"]["cpu_cores"] >= 1 and result["machine"]["cpu"]
+    assert "| cnn | ours |" in capsys.readouterr().out
+
+
+def test_whole_epochs_report_a_measured_epoch_time(synthetic_root: Path, tmp_path: Path) -> None:
+    result = run_bench(
+        synthetic_root,
+        tmp_path / "bench.json",
+        *("--limit-batches", "0", "--epochs", "2", "--naive-batches", "0", "--infer-batches", "0"),
+    )
+    (record,) = result["records"]
+    assert len(record["epoch_s"]) == 2 and all(s > 0 for s in record["epoch_s"])
+    # 90 train images of stage 1 in batches of 8: 12 batches per epoch, 1 warm-up
+    assert record["images"] == 2 * record["train_images_per_epoch"] - 8
+    (row,) = result["summary"]
+    assert row["epoch_s"] == pytest.approx(record["epoch_s"][1], abs=0.001)
+    assert "epoch_s_est" not in row
+
+
+def test_summary_is_the_median_over_repeats() -> None:
+    def record(path: str, kind: str, img_s: float, repeat: int) -> dict:
+        return {
+            "model": "cnn",
+            "path": path,
+            "kind": kind,
+            "img_s": img_s,
+            "train_images_per_epoch": 4695,
+            "peak_rss_mib": 100.0 + repeat,
+            "load": [1.0 + repeat, 2.0],
+            "repeat": repeat,
+        }
+
+    records = [record("ours", "train", v, i) for i, v in enumerate([300.0, 100.0, 200.0])]
+    records += [record("naive_w0", "train", v, i) for i, v in enumerate([40.0, 50.0, 60.0])]
+    records += [record("naive_w2", "train", v, i) for i, v in enumerate([70.0, 80.0, 90.0])]
+    rows = {r["path"]: r for r in summarize(records)}
+    assert rows["ours"]["train_img_s"] == 200.0
+    assert rows["ours"]["train_img_s_min_max"] == [100.0, 300.0]
+    assert rows["ours"]["repeats"] == 3
+    assert rows["ours"]["train_speedup_vs_best_naive"] == round(200.0 / 80.0, 2)
+    assert rows["ours"]["epoch_s_est"] == pytest.approx(4695 / 200.0, abs=0.001)
+    assert rows["ours"]["train_peak_rss_mib"] == 102.0
+    assert rows["ours"]["load_min_max"] == [1.0, 3.0]
+    table = markdown(
+        list(rows.values()), {"cpu": "x", "cpu_cores": 2, "torch": "t"} | {"torch_threads": 2}, 32
+    )
+    assert "| cnn | ours | 200 (100–300) | 2.5x |" in table
+
+
+def test_peak_memory_sees_an_allocation_inside_the_block() -> None:
+    with PeakMemory(torch.device("cpu")) as memory:
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        time.sleep(0.1)  # held a moment, as a phase holds its data
+        del block
+    result = memory.as_dict()
+    assert result["peak_rss_mib"] >= 64
+    if memory.per_phase:
+        assert result["peak_rss_added_mib"] >= 60
+
+
+def test_load_average_has_three_values() -> None:
+    assert len(load_average()) in (0, 3)
+
+
+def test_too_few_batches_is_a_clear_error() -> None:
+    timer = BatchTimer(warmup=3, device=torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="warm-up batches"):
+        timer.result()
+
+
+def test_missing_dataset_is_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(BenchError, match="no dataset at"):
+        find_root(tmp_path / "nowhere", synthetic=False, workdir=tmp_path)
+    monkeypatch.setenv("XRAY_DATA_ROOT", str(tmp_path / "missing"))
+    assert main(["--models", "cnn", "--repeats", "1"]) == 2
+    assert "XRAY_DATA_ROOT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--batch-size", "0"],
+        ["--data-on-device"],
+        ["--limit-batches", "0", "--warmup-batches", "0"],
+    ],
+)
+def test_bad_options_exit_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
