@@ -104,6 +104,13 @@ report: $(STAMP)  ## every figure of a cascade run into RUN/figures/ (+ TensorBo
 predict: $(STAMP)  ## classify images/folders: PATHS="img.jpg dir/" [RUN=<cascade run dir>] [ARGS=--json]
 	$(PY) -m xray_lightning.predict --run $(if $(RUN),$(RUN),$$(ls -d logs/cascade/runs/*/ | tail -1)) $(ARGS) $(PATHS)
 
+.PHONY: bench evaluate
+bench: $(STAMP) $(DATA_DEP)  ## training/inference speed, our path vs a naive PIL + plain fp32 loop (cnn, cnn_bn); ARGS="--limit-batches N ..."
+	$(PY) -m xray_lightning.bench.train $(ARGS)
+
+evaluate: $(STAMP) $(DATA_DEP)  ## re-measure the shipped cascade (experiments/best) on test and val; RUN=<cascade run dir>, ARGS="--json"
+	$(PY) -m xray_lightning.evaluate $(if $(RUN),--run $(RUN),) $(ARGS)
+
 clean:  ## remove caches (not logs, not the venv)
 	rm -rf .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
