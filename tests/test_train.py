@@ -147,7 +147,7 @@ def test_resume_from_other_architecture_is_refused(
     trained_cascade: Path, synthetic_root: Path, tmp_path: Path
 ) -> None:
     last = trained_cascade / "stage1" / "checkpoints" / "last.ckpt"
-    cfg = compose_train(synthetic_root, tmp_path, ["model=cnn", f"ckpt_path={last}"])
+    cfg = compose_train(synthetic_root, tmp_path, ["model=cnn_bn", f"ckpt_path={last}"])
     with pytest.raises(CheckpointError, match="cannot resume"):
         run(cfg)
     assert read_json(tmp_path / "metrics.json")["status"] == "failed"
