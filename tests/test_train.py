@@ -66,9 +66,9 @@ def test_three_class_with_every_loss(loss: str, synthetic_root: Path, tmp_path: 
 
 @pytest.fixture(scope="module")
 def cascade_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3x larger synthetic set of small images: enough optimiser steps to learn in seconds."""
+    """A 4x larger synthetic set of small images: enough optimiser steps to learn in seconds."""
     counts = {
-        split: {name: 3 * n for name, n in per_class.items()}
+        split: {name: 4 * n for name, n in per_class.items()}
         for split, per_class in DEFAULT_COUNTS.items()
     }
     root = tmp_path_factory.mktemp("cascade-data") / "dataset"
@@ -80,7 +80,7 @@ def trained_cascade(cascade_root: Path, tmp_path_factory: pytest.TempPathFactory
     run_dir = tmp_path_factory.mktemp("cascade")
     overrides = [
         "task=cascade",
-        "trainer.max_epochs=5",
+        "trainer.max_epochs=8",
         "optimizer.lr=0.002",
         "seed=3",
     ]
@@ -92,7 +92,7 @@ def trained_cascade(cascade_root: Path, tmp_path_factory: pytest.TempPathFactory
 def test_short_cascade_beats_chance(trained_cascade: Path) -> None:
     saved = read_json(trained_cascade / "metrics.json")
     # 3 balanced test classes: chance is 1/3; a learnt cascade is far above it
-    assert saved["metrics"]["test/acc"] >= 0.6
+    assert saved["metrics"]["test/acc"] >= 0.75
     assert saved["metrics"]["test/stage1/acc"] >= 0.7
     for stage in ("stage1", "stage2"):
         stage_dir = trained_cascade / stage
