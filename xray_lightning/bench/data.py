@@ -21,39 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
+from xray_lightning.bench.naive import PILImageDataset, pil_transform
 from xray_lightning.data import XrayDataModule
 from xray_lightning.data.synthetic import write_synthetic_dataset
 
 AUG = {"enabled": True, "rotation": 10.0, "scale": 0.1, "translate": 0.05}
 AUG |= {"brightness": 0.1, "contrast": 0.1}
-
-
-class NaivePILDataset(Dataset):
-    """One file per item: PIL decode + PIL transforms, as a typical tutorial loader does."""
-
-    def __init__(self, paths: list[Path], labels: torch.Tensor, size: int, mean: float, std: float):
-        self.paths, self.labels = paths, labels
-        self.transform = T.Compose(
-            [
-                T.Resize((size, size)),
-                T.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1)),
-                T.ColorJitter(brightness=0.1, contrast=0.1),
-                T.ToTensor(),
-                T.Normalize([mean], [std]),
-            ]
-        )
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        with Image.open(self.paths[i]) as img:
-            x = self.transform(img.convert("L"))
-        return x, self.labels[i]
 
 
 def _sync(device: torch.device) -> None:
@@ -111,9 +87,12 @@ def run(
     step = lambda b: dm.transform_batch(_to(b, device), train=True)  # noqa: E731
     out["datamodule_img_s"] = round(_rate(loader, batches, step, device), 1)
     spec = dm.preprocess_spec()
-    naive = NaivePILDataset(
-        dm.split_paths("train"), dm.split_labels("train"), dm.image_size, spec["mean"], spec["std"]
+    augment = (
+        T.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1)),
+        T.ColorJitter(brightness=0.1, contrast=0.1),
     )
+    transform = pil_transform(dm.image_size, spec["mean"], spec["std"], *augment)
+    naive = PILImageDataset(dm.split_paths("train"), dm.split_labels("train"), transform)
     to_dev = lambda b: _to(b, device)  # noqa: E731
     for workers in (0, 2):
         dl = DataLoader(naive, batch_size=batch_size, shuffle=True, num_workers=workers)

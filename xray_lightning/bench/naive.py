@@ -21,13 +21,10 @@ from xray_lightning.bench.machine import sync
 
 
 class PILImageDataset(Dataset):
-    """Item i: ``paths[i]`` decoded with PIL, resized, to a normalised float tensor [1, H, W]."""
+    """Item i: ``paths[i]`` decoded with PIL (grayscale), then ``transform`` -> float [1, H, W]."""
 
-    def __init__(self, paths: list[Path], labels: torch.Tensor, size: int, mean: float, std: float):
-        self.paths, self.labels = paths, labels
-        self.transform = T.Compose(
-            [T.Resize((size, size)), T.ToTensor(), T.Normalize([mean], [std])]
-        )
+    def __init__(self, paths: list[Path], labels: torch.Tensor, transform: Callable) -> None:
+        self.paths, self.labels, self.transform = paths, labels, transform
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -36,6 +33,11 @@ class PILImageDataset(Dataset):
         with Image.open(self.paths[i]) as image:
             x = self.transform(image.convert("L"))
         return x, self.labels[i]
+
+
+def pil_transform(size: int, mean: float, std: float, *augment: Callable) -> Callable:
+    """Resize, the given PIL augmentations, ToTensor, Normalize: the per-item tutorial pipeline."""
+    return T.Compose([T.Resize((size, size)), *augment, T.ToTensor(), T.Normalize([mean], [std])])
 
 
 def naive_loader(

@@ -31,7 +31,13 @@ import torch
 from hydra.utils import instantiate
 
 from xray_lightning.bench.machine import PeakMemory, load_average, machine_info, wait_for_load
-from xray_lightning.bench.naive import PILImageDataset, infer_plain, naive_loader, train_plain
+from xray_lightning.bench.naive import (
+    PILImageDataset,
+    infer_plain,
+    naive_loader,
+    pil_transform,
+    train_plain,
+)
 from xray_lightning.bench.ours import bench_config, infer_ours, train_ours
 from xray_lightning.errors import XrayLightningError
 
@@ -113,7 +119,8 @@ def measure(
     net_config = dict(module.hparams.net_config)
     del ours, module, datamodule
     gc.collect()
-    dataset = PILImageDataset(paths, labels, spec["image_size"], spec["mean"], spec["std"])
+    transform = pil_transform(spec["image_size"], spec["mean"], spec["std"])
+    dataset = PILImageDataset(paths, labels, transform)
     naive_batches = args.naive_batches if args.naive_batches is not None else args.limit_batches
     for workers in args.naive_workers:
         net = instantiate(net_config)

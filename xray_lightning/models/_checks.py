@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ModelConfigError(ValueError):
@@ -51,3 +55,11 @@ def check_image_size(owner: str, value: object) -> tuple[int, int]:
         check_positive_int(owner, "image_size", w)
         return int(h), int(w)
     raise ModelConfigError(f"{owner}: image_size must be an int or [height, width], got {value!r}")
+
+
+def check_input_channels(model: object, x: torch.Tensor, in_channels: int) -> None:
+    """Raise a ValueError naming the model unless ``x`` is [B, in_channels, H, W]."""
+    if x.ndim != 4 or x.shape[1] != in_channels:
+        raise ValueError(
+            f"{type(model).__name__} expects input [B, {in_channels}, H, W], got {list(x.shape)}"
+        )

@@ -11,6 +11,7 @@ from ._checks import (
     ModelConfigError,
     check_dropout,
     check_image_size,
+    check_input_channels,
     check_int_sequence,
     check_positive_int,
 )
@@ -84,9 +85,5 @@ class CNNBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float images [B, C, H, W] -> logits [B, num_outputs]."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects input [B, {self.in_channels}, H, W], "
-                f"got {list(x.shape)}"
-            )
+        check_input_channels(self, x, self.in_channels)
         return self.head(self.features(x))

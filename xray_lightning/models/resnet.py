@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from ._checks import ModelConfigError, check_image_size, check_positive_int
+from ._checks import ModelConfigError, check_image_size, check_input_channels, check_positive_int
 
 MIN_IMAGE_SIZE = 32  # ResNet-18 downsamples by 32 before global pooling
 
@@ -47,9 +47,5 @@ class ResNet18(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float images [B, C, H, W] -> logits [B, num_outputs]."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects input [B, {self.in_channels}, H, W], "
-                f"got {list(x.shape)}"
-            )
+        check_input_channels(self, x, self.in_channels)
         return self.net(x)
