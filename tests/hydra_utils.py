@@ -13,10 +13,12 @@ from PIL import Image
 
 from xray_lightning.train import CONFIG_DIR
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
 
 def image_side(root: Path) -> int:
     """Side of the (square) images of a dataset, read off its first JPEG."""
-    first = next(Path(root).rglob("*.jpg"))
+    first = next(p for p in sorted(Path(root).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES)
     with Image.open(first) as image:
         return image.size[0]
 

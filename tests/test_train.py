@@ -210,3 +210,17 @@ def test_trainer_test_on_loaded_cascade(trained_cascade: Path, cascade_root: Pat
     assert logged["test/acc"] == pytest.approx(saved["metrics"]["test/acc"], abs=1e-6)
     assert logged["test/stage1/acc"] == pytest.approx(saved["metrics"]["test/stage1/acc"], abs=1e-6)
     assert len(cascade.confusion["test"]) == 3
+
+
+def test_fast_dev_run_kaggle_layout(synthetic_kaggle_root: Path, tmp_path: Path) -> None:
+    cfg = compose_train(synthetic_kaggle_root, tmp_path, ["data=kaggle", "data.expect_size=null"])
+    result = run(cfg)
+    assert result["status"] == "ok", result["reason"]
+    assert sum(result["data"]["test"].values()) > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="trainer=gpu/ddp need a CUDA GPU")
+@pytest.mark.parametrize("trainer", ["gpu", "ddp"])
+def test_fast_dev_run_gpu_trainers(trainer: str, synthetic_root: Path, tmp_path: Path) -> None:
+    overrides = [f"trainer={trainer}"] + (["trainer.devices=1"] if trainer == "ddp" else [])
+    assert run(compose_train(synthetic_root, tmp_path, overrides))["status"] == "ok"

@@ -129,7 +129,8 @@ class ClassifierModule(pl.LightningModule):
             return
         self._updated.discard(split)
         metrics: MetricCollection = getattr(self, f"{split}_metrics")
-        self.log_dict(metrics.compute(), add_dataloader_idx=False)
+        # compute() already synced the states over DDP ranks; sync_dist averages equal values
+        self.log_dict(metrics.compute(), add_dataloader_idx=False, sync_dist=True)
         metrics.reset()
         if split == "train":
             return
