@@ -28,10 +28,9 @@ from xray_lightning.data.images import load_image
 from xray_lightning.data.transforms import prepare_batch
 from xray_lightning.errors import CheckpointError, XrayLightningError
 from xray_lightning.modules.cascade import CascadeModule
-from xray_lightning.runinfo import METRICS_FILE, read_metrics
+from xray_lightning.runinfo import METRICS_FILE, STAGE_DIRS, read_metrics
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
-STAGE_DIRS = {"normal_vs_infected": "stage1", "covid_vs_noncovid": "stage2"}
 
 
 class RunDirError(XrayLightningError):

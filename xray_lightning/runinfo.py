@@ -11,6 +11,8 @@ from typing import Any
 import torch
 
 METRICS_FILE = "metrics.json"
+# where a cascade run keeps each stage's own run dir
+STAGE_DIRS = {"normal_vs_infected": "stage1", "covid_vs_noncovid": "stage2"}
 
 
 def to_jsonable(value: Any) -> Any:

@@ -23,11 +23,10 @@ from xray_lightning.cluster import ddp_launch, is_global_zero, job_threads, leav
 from xray_lightning.errors import NonFiniteLossError, XrayLightningError
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
-from xray_lightning.runinfo import write_metrics
+from xray_lightning.runinfo import STAGE_DIRS, write_metrics
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 USER_ERRORS = (XrayLightningError, ValueError, FileNotFoundError)
-STAGE_DIRS = {"normal_vs_infected": "stage1", "covid_vs_noncovid": "stage2"}
 # conf/hydra/launcher/<plugin name>.yaml presets extend the plugins' schemas of the same name on
 # purpose (typed, validated); Hydra 1.3 still does that but warns on every run.
 warnings.filterwarnings(
