@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +68,6 @@ class CascadeModule(pl.LightningModule):
         )
         self.confusion: dict[str, list[list[int]]] = {}
         self._updated: set[str] = set()
-        # Turns raw loader batches into model input when no DataModule is attached (see train.py).
-        self.batch_transform: Callable[[Any], Any] | None = None
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return batch if self.batch_transform is None else self.batch_transform(batch, train=False)
 
     @property
     def preprocess(self) -> dict | None:
