@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from xray_lightning.data import STAGES, XrayDataModule, load_image, prepare_batch
+from xray_lightning.data.stages import stratified_holdout
 from xray_lightning.data.synthetic import DEFAULT_COUNTS, make_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +71,36 @@ def test_holdout_moves_with_split_seed_not_training_seed(synthetic_root: Path) -
     assert set(_dm(synthetic_root, split_seed=1).split_paths("val")) != set(base)
     bigger = _dm(synthetic_root, val_fraction=0.3)
     assert sum(bigger.summary()["val"].values()) == sum(round(0.3 * n) for n in (30, 40, 30))
+
+
+def test_holdout_groups_keep_duplicates_on_one_side() -> None:
+    labels = [0] * 10 + [1] * 10
+    plain = stratified_holdout(labels, 0.5, seed=3)
+    # pair one held and one trained item of each class: each pair must end on one side
+    held0, kept0 = (torch.nonzero(plain[:10] == v).flatten()[0].item() for v in (True, False))
+    groups = list(range(20))
+    groups[kept0] = groups[held0] = "a"
+    grouped = stratified_holdout(labels, 0.5, seed=3, groups=groups)
+    assert grouped[held0] == grouped[kept0]
+    others = [i for i in range(20) if i not in (held0, kept0)]
+    assert torch.equal(grouped[others], plain[others])  # nothing else moves
+
+
+def test_duplicate_files_never_straddle_train_and_val(synthetic_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "dataset"
+    shutil.copytree(synthetic_root, root)
+    folder = root / "train" / "normal"
+    val = {p.name for p in _dm(root).split_paths("val") if p.parent == folder}
+    trained = sorted(p.name for p in folder.iterdir() if p.name not in val)
+    # overwrite three trained images with a copy of one held-out image: a group of four
+    source = folder / sorted(val)[0]
+    for name in trained[:3]:
+        shutil.copyfile(source, folder / name)
+    held = {p.name for p in _dm(root).split_paths("val") if p.parent == folder}
+    copies = {source.name, *trained[:3]}
+    # 1 of the 4 copies was held out: the majority side (train) takes the whole group
+    assert copies.isdisjoint(held)
+    assert held == val - {source.name}  # nothing else moved
 
 
 def test_loaders_yield_raw_uint8_batches(synthetic_root: Path) -> None:

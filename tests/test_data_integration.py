@@ -33,7 +33,8 @@ def test_official_counts(modules) -> None:
     s = modules["three_class"].summary()
     for cls, n in OFFICIAL["train"].items():
         assert s["train"][cls] + s["val"][cls] == n
-        assert s["val"][cls] == round(0.1 * n)  # stratified
+        # stratified; duplicate groups pulled to one side move a few items (see below)
+        assert abs(s["val"][cls] - round(0.1 * n)) <= 5
     assert s["test"] == OFFICIAL["test"]
     assert s["showcase"] == OFFICIAL["val"]
 
@@ -46,7 +47,8 @@ def test_holdout_disjoint_and_identical_across_stages(modules) -> None:
     cvn = modules["covid_vs_noncovid"]
     assert set(cvn.split_paths("val")) == {p for p in val if p.parent.parent.name == "infected"}
     assert not set(cvn.split_paths("val")) & set(modules["normal_vs_infected"].split_paths("train"))
-    assert cvn.summary()["val"] == {"non-covid": 253, "covid": 134}
+    # 5 duplicate groups were drawn across the hold-out line; each went wholly to train
+    assert cvn.summary()["val"] == {"non-covid": 249, "covid": 133}
 
 
 def test_cache_hit_is_fast(modules, real_root: Path) -> None:
@@ -65,3 +67,16 @@ def test_audit_finds_the_known_duplicates(real_root: Path) -> None:
     assert sorted(len(g) for g in within).count(3) == 2
     assert ["test/normal/138.jpg", "test/normal/139.jpg"] in within
     assert report["duplicates"]["across_splits"] == []
+
+
+def test_no_duplicate_straddles_train_and_val(modules, real_root: Path) -> None:
+    three = modules["three_class"]
+    side = {
+        p.relative_to(real_root).as_posix(): s
+        for s in ("train", "val")
+        for p in three.split_paths(s)
+    }
+    groups = audit_dataset(real_root)["duplicates"]["within_splits"]
+    train_groups = [g for g in groups if g[0].startswith("train/")]
+    assert len(train_groups) == 24
+    assert all(len({side[f] for f in g}) == 1 for g in train_groups)

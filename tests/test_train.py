@@ -13,7 +13,7 @@ from xray_lightning.data import XrayDataModule
 from xray_lightning.data.synthetic import DEFAULT_COUNTS, write_synthetic_dataset
 from xray_lightning.errors import CheckpointError
 from xray_lightning.modules import CascadeModule, load_classifier
-from xray_lightning.train import CONFIG_DIR, run
+from xray_lightning.train import CONFIG_DIR, fit_stage, run
 
 TASKS = ("normal_vs_infected", "covid_vs_noncovid", "three_class", "cascade")
 GROUPS = ("model", "init", "loss", "optimizer", "scheduler", "logger")
@@ -224,3 +224,20 @@ def test_fast_dev_run_kaggle_layout(synthetic_kaggle_root: Path, tmp_path: Path)
 def test_fast_dev_run_gpu_trainers(trainer: str, synthetic_root: Path, tmp_path: Path) -> None:
     overrides = [f"trainer={trainer}"] + (["trainer.devices=1"] if trainer == "ddp" else [])
     assert run(compose_train(synthetic_root, tmp_path, overrides))["status"] == "ok"
+
+
+def test_ema_checkpoint_is_tested_with_the_weights_it_was_selected_with(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    overrides = ["callbacks=ema", "callbacks.ema.decay=0.9", "trainer.max_epochs=2", "seed=5"]
+    result, module = fit_stage(compose_train(synthetic_root, tmp_path, overrides, fast=False))
+    assert result["status"] == "ok", result["reason"]
+    checkpoint = torch.load(result["best_checkpoint"], weights_only=True)
+    raw, averaged = checkpoint["current_model_state"], checkpoint["state_dict"]
+    assert any(not torch.equal(raw[k], averaged[k]) for k in averaged)  # the average is not the raw
+    # after validate/test of the best checkpoint the module (what a cascade is built from) holds
+    # the averaged weights, the same ones load_classifier / from_checkpoints / predict load
+    held = module.state_dict()
+    assert all(torch.equal(held[k], averaged[k]) for k in averaged)
+    loaded = load_classifier(result["best_checkpoint"]).state_dict()
+    assert all(torch.equal(loaded[k], averaged[k]) for k in averaged)

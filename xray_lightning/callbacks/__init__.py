@@ -1,7 +1,8 @@
 """Lightning callbacks used by the training configs (conf/callbacks/)."""
 
+from xray_lightning.callbacks.ema import EMAWeights
 from xray_lightning.callbacks.epoch_seed import EpochSeed
 from xray_lightning.callbacks.epoch_summary import EpochSummary
 from xray_lightning.callbacks.finite_loss import FiniteLossGuard
 
-__all__ = ["EpochSeed", "EpochSummary", "FiniteLossGuard"]
+__all__ = ["EMAWeights", "EpochSeed", "EpochSummary", "FiniteLossGuard"]

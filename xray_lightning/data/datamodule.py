@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from .cache import decode_dataset
 from .errors import BadFilesError, BadFileWarning, LayoutError, format_problems
-from .images import EXPECT_MODES
+from .images import EXPECT_MODES, pixel_digest
 from .layout import LAYOUTS, index_dataset
 from .sampling import BatchTensorDataset, EpochBatchSampler
 from .stages import SPLITS, STAGES, check_stage, stage_labels, stratified_holdout
@@ -184,7 +184,11 @@ class XrayDataModule(pl.LightningDataModule):
         official = index.splits
         train_rows = [i for i, s in enumerate(official) if s == "train"]
         # hold-out from the index (before skipping): a skipped file never moves the split
-        held = stratified_holdout(labels3[train_rows].tolist(), self.val_fraction, self.split_seed)
+        # pixel-identical images (the dataset has byte-identical files) stay on one side
+        duplicates = [pixel_digest(decoded.images[row]) for row in train_rows]
+        held = stratified_holdout(
+            labels3[train_rows].tolist(), self.val_fraction, self.split_seed, duplicates
+        )
         split_of = list(official)
         for row, is_held in zip(train_rows, held.tolist(), strict=True):
             split_of[row] = "val" if is_held else "train"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -86,3 +87,8 @@ def load_image(
     except OSError as exc:
         raise BadImageError(p, f"cannot read the file ({exc.strerror or exc})") from None
     return decode_image(data, p, image_size, expect_size, expect_mode)
+
+
+def pixel_digest(image: torch.Tensor) -> str:
+    """Digest of a decoded image's pixels: equal for byte-identical files (and re-encodes)."""
+    return hashlib.blake2b(image.contiguous().numpy().tobytes(), digest_size=16).hexdigest()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
 
 import torch
 
@@ -37,11 +38,19 @@ def stage_labels(labels3: torch.Tensor, stage: str) -> tuple[torch.Tensor, torch
     return torch.ones_like(labels3, dtype=torch.bool), labels3.long()
 
 
-def stratified_holdout(labels: Sequence[int], fraction: float, seed: int) -> torch.Tensor:
+def stratified_holdout(
+    labels: Sequence[int],
+    fraction: float,
+    seed: int,
+    groups: Sequence[Hashable] | None = None,
+) -> torch.Tensor:
     """Bool mask of a stratified hold-out: ``round(fraction * n_c)`` items of each class c.
 
     Each class with at least two items keeps at least one item on each side when
-    ``fraction > 0``. Depends only on (labels, fraction, seed), never on the training seed.
+    ``fraction > 0``. Depends only on (labels, fraction, seed, groups), never on the training seed.
+    ``groups`` (e.g. a content hash per item): items sharing a group end on the same side, the
+    side most of them were drawn to (ties: train), so a duplicated image is never both trained on
+    and validated on; the per-class counts may then move by a few items.
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"data.val_fraction must be in [0, 1); got {fraction!r}")
@@ -55,4 +64,14 @@ def stratified_holdout(labels: Sequence[int], fraction: float, seed: int) -> tor
             k = min(max(k, 1), n - 1)
         g = torch.Generator().manual_seed(derive_seed(seed, c, 0x0DA7A))
         mask[members[torch.randperm(n, generator=g)[:k]]] = True
+    if groups is not None:
+        if len(groups) != len(y):
+            raise ValueError(f"groups has {len(groups)} items, labels {len(y)}")
+        members_of: dict[Hashable, list[int]] = defaultdict(list)
+        for i, key in enumerate(groups):
+            members_of[key].append(i)
+        for rows in members_of.values():
+            if len(rows) > 1:
+                held = int(mask[rows].sum())
+                mask[rows] = 2 * held > len(rows)
     return mask
