@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from xray_lightning.tables import (
@@ -213,3 +214,122 @@ def test_cli_names_a_missing_or_empty_sweep_dir(
     (tmp_path / "empty").mkdir()
     with pytest.raises(TablesError, match="no job found under"):
         summarise_sweeps([tmp_path / "empty"])
+
+
+# -- --plot PARAM: sweep_<param>.png -----------------------------------------------------------
+def _lr_sweep(sweep: Path, values: dict[str, list[float | None]]) -> None:
+    """One job per (value, seed); None: a seed whose training loss became NaN."""
+    num = 0
+    for value, accs in values.items():
+        for seed, acc in enumerate(accs):
+            overrides = [f"optimizer.lr={value}", f"seed={seed}", "sweep=lr"]
+            if acc is None:
+                write_job(sweep / f"{num}_x", overrides, {}, "failed", "training loss became nan")
+            else:
+                write_job(sweep / f"{num}_x", overrides, binary_metrics(acc, acc - 0.2))
+            num += 1
+
+
+def _figure_axes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Capture the Axes of every figure the tables CLI saves (the figure itself is closed)."""
+    import xray_lightning.plots.io as plots_io
+
+    saved: list[Any] = []
+    save = plots_io.save_figure
+
+    def spy(fig: Any, path: Any, **kwargs: Any) -> Path:
+        saved.append(fig.axes[0])
+        return save(fig, path, **kwargs)
+
+    monkeypatch.setattr(plots_io, "save_figure", spy)
+    return saved
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.verify()  # raises on a truncated or non-PNG file
+        assert image.format == "PNG"
+        return image.size
+
+
+def test_plot_writes_a_png_of_val_and_test_accuracy_per_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xray_lightning.plots.sweep import FAILED_LABEL
+
+    axes = _figure_axes(monkeypatch)
+    sweep, out = tmp_path / "sweep", tmp_path / "out"
+    values = {"1e-4": [0.6, 0.7], "0.01": [0.9, 0.8], "0.001": [0.8, 0.8], "0.5": [None, None]}
+    _lr_sweep(sweep, values)
+    assert main([str(sweep), "--out", str(out), "--plot", "optimizer.lr"]) == 0
+    png = out / "sweep_optimizer_lr.png"
+    width, height = _image_size(png)
+    assert width > 300 and height > 200
+    assert (out / SUMMARY_CSV).is_file() and (out / SUMMARY_MD).is_file()
+    (ax,) = axes
+    assert ax.get_xscale() == "log"  # 1e-4 .. 0.5 spans > 20x
+    assert ax.get_ylabel() == "accuracy"
+    assert "sweep lr" in ax.get_title()
+    series = {c.get_label(): c for c in ax.containers}  # the error-bar series
+    assert set(series) == {"val accuracy", "test accuracy"}
+    val_line = series["val accuracy"].lines[0]
+    assert list(val_line.get_xdata()) == [1e-4, 1e-3, 1e-2, 0.5]  # numeric order, not job order
+    val_means = list(val_line.get_ydata())
+    assert val_means[:3] == pytest.approx([0.65, 0.8, 0.85])
+    assert np.isnan(val_means[3])  # the failed value has no point
+    test_means = list(series["test accuracy"].lines[0].get_ydata())
+    assert test_means[:3] == pytest.approx([0.45, 0.6, 0.65])
+    (failed,) = [line for line in ax.get_lines() if line.get_label() == FAILED_LABEL]
+    assert list(failed.get_xdata()) == [0.5] and failed.get_marker() == "x"
+    assert FAILED_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_plot_of_a_non_numeric_param_is_categorical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    axes = _figure_axes(monkeypatch)
+    runs = [("sgd", 0.7), ("adam", 0.9), ("sgd", 0.8), ("rmsprop", None)]
+    for num, (optimizer, acc) in enumerate(runs):
+        overrides = [f"optimizer={optimizer}", f"seed={num}"]
+        if acc is None:
+            write_job(tmp_path / f"{num}_x", overrides, {}, "failed", "training loss became nan")
+        else:
+            write_job(tmp_path / f"{num}_x", overrides, binary_metrics(acc, acc - 0.1))
+    assert main([str(tmp_path), "--plot", "optimizer"]) == 0
+    _image_size(tmp_path / "sweep_optimizer.png")
+    (ax,) = axes
+    assert ax.get_xscale() == "linear"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sgd", "adam", "rmsprop"]  # job order
+    val = next(c for c in ax.containers if c.get_label() == "val accuracy").lines[0]
+    assert list(val.get_ydata())[:2] == pytest.approx([0.75, 0.9])
+    assert np.isnan(val.get_ydata()[2])
+
+
+def test_plot_of_only_failed_jobs_does_not_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xray_lightning.plots.sweep import FAILED_LABEL
+
+    axes = _figure_axes(monkeypatch)
+    _lr_sweep(tmp_path, {"0.5": [None, None], "1": [None]})
+    assert main([str(tmp_path), "--plot", "optimizer.lr"]) == 0
+    _image_size(tmp_path / "sweep_optimizer_lr.png")
+    (failed,) = [line for line in axes[0].get_lines() if line.get_label() == FAILED_LABEL]
+    assert list(failed.get_xdata()) == [0.5, 1.0]
+    assert axes[0].get_xscale() == "linear"  # 0.5 .. 1 spans < 20x
+    assert axes[0].get_ylim()[1] == pytest.approx(1.0)  # an accuracy range, not matplotlib's ±0.06
+
+
+def test_plot_of_an_unknown_or_not_alone_param_fails_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    sweep, out = tmp_path / "sweep", tmp_path / "out"
+    write_job(sweep / "0_a", ["optimizer.lr=0.1", "loss=bce", "seed=0"], binary_metrics(0.7, 0.7))
+    write_job(sweep / "1_b", ["optimizer.lr=0.2", "loss=ce", "seed=0"], binary_metrics(0.8, 0.7))
+    assert main([str(sweep), "--out", str(out), "--plot", "model.dropout"]) == 2
+    assert "no job has the override model.dropout" in capsys.readouterr().err
+    assert main([str(sweep), "--out", str(out), "--plot", "optimizer.lr"]) == 2
+    assert "also loss" in capsys.readouterr().err
+    assert not out.exists()

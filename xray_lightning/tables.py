@@ -1,13 +1,15 @@
 """Sweep summaries from the jobs' metrics.json files: one row per configuration, mean ± std.
 
-    python -m xray_lightning.tables SWEEP_DIR [SWEEP_DIR ...] [--out DIR]
+    python -m xray_lightning.tables SWEEP_DIR [SWEEP_DIR ...] [--out DIR] [--plot PARAM]
 
 Everything is read from files under the sweep dirs (each job's ``metrics.json``, else its
 ``.hydra/overrides.yaml``), never from in-process state, so jobs that ran in other processes or on
 other hosts summarise the same way. A configuration is a job's overrides minus ``seed``; jobs of
 several sweeps with the same configuration are pooled. For 3-class rows (cascade, three_class)
 precision, recall and F1 are the macro averages. The best row is chosen on the validation metric
-the checkpoints select on (``monitor``, e.g. val/acc), never on test.
+the checkpoints select on (``monitor``, e.g. val/acc), never on test. ``--plot PARAM`` also
+draws val and test accuracy (mean ± std over seeds) against the swept parameter into
+``sweep_<PARAM>.png`` beside the summary.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ METRICS = ("loss", "acc", "precision", "recall", "f1", "auroc")
 THREE_CLASS_TASKS = frozenset({"cascade", "three_class"})
 THREE_CLASS_NAMES = {"precision": "precision_macro", "recall": "recall_macro", "f1": "f1_macro"}
 SEED_KEY = "seed"
+SWEEP_KEY = "sweep"  # the sweep=<name> override of make sweep-* (conf/sweep/<name>.yaml)
+PLOT_METRICS = ("val/acc", "test/acc")
 DEFAULT_MONITOR = "val/acc"
 REASON_WIDTH = 100  # characters of a failure reason shown in summary.md (summary.csv has it all)
 
@@ -451,6 +455,65 @@ def write_summary(summary: Summary, out_dir: str | Path) -> tuple[Path, Path]:
     return csv_path, md_path
 
 
+# -- plot ------------------------------------------------------------------------------------
+def rows_by_param(summary: Summary, param: str) -> list[tuple[str, Row]]:
+    """(value, row) per value of the swept ``param``, numbers in ascending order.
+
+    Rows lacking ``param`` (a job whose overrides were unreadable) are left out. Raises
+    TablesError when ``param`` is not an override of the jobs, or when another override varies
+    too (a row per value would then not be one configuration).
+    """
+    rows = [row for row in summary.rows if param in row.config]
+    if not rows:
+        swept = ", ".join(summary.keys) or "none"
+        raise TablesError(f"no job has the override {param} (the sweep's keys: {swept})")
+    others = {key for row in rows for key in row.config if key != param}
+    varying = sorted(k for k in others if len({row.config.get(k) for row in rows}) > 1)
+    if varying:
+        raise TablesError(
+            f"{param} is not the only override that varies (also {', '.join(varying)}): "
+            "plot a sweep of one parameter, or summarise its configurations separately"
+        )
+    pairs = [(row.config[param], row) for row in rows]
+    try:
+        return sorted(pairs, key=lambda pair: float(pair[0]))
+    except ValueError:  # not all numbers: categories in job order
+        return pairs
+
+
+def sweep_name(summary: Summary) -> str:
+    """The jobs' common ``sweep=`` override, else the sweep dirs' names."""
+    names = {row.config.get(SWEEP_KEY) for row in summary.rows}
+    if len(names) == 1 and None not in names:
+        return str(names.pop())
+    return ", ".join(f"{s.parent.name}/{s.name}" for s in summary.sources) or "sweep"
+
+
+def plot_file_name(param: str) -> str:
+    """``sweep_optimizer_lr.png`` for optimizer.lr: dots, slashes (any non-word character) as _."""
+    return "sweep_" + re.sub(r"[^\w-]", "_", param.lstrip("+~")) + ".png"
+
+
+def write_sweep_plot(summary: Summary, param: str, out_dir: str | Path) -> Path:
+    """``sweep_<param>.png`` in ``out_dir``: val and test accuracy against ``param``."""
+    from xray_lightning.plots.io import save_figure
+    from xray_lightning.plots.sweep import sweep_figure
+
+    pairs = rows_by_param(summary, param)
+    values = [value for value, _ in pairs]
+    series = {
+        f"{metric.split('/')[0]} accuracy": [row.mean_std(metric) for _, row in pairs]
+        for metric in PLOT_METRICS
+    }
+    counts = [(row.n_ok, len(row.jobs)) for _, row in pairs]
+    seeds = sorted({len(row.jobs) for _, row in pairs})
+    per_value = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    where = f" ({summary.sources[0].name})" if len(summary.sources) == 1 else ""
+    title = f"sweep {sweep_name(summary)}{where}: mean ± std over {per_value} seeds per value"
+    fig = sweep_figure(values, series, counts, param=param, title=title)
+    return save_figure(fig, Path(out_dir) / plot_file_name(param))
+
+
 # -- CLI -------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -465,6 +528,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="folder for summary.csv/summary.md (default: the sweep dir when only one is given; "
         "with several and no --out the merged table is only printed)",
     )
+    parser.add_argument(
+        "--plot",
+        metavar="PARAM",
+        default=None,
+        help="also write sweep_<PARAM>.png (dots and slashes as _): val and test accuracy, "
+        "mean ± std over seeds, against the swept override PARAM (e.g. optimizer.lr)",
+    )
     return parser.parse_args(argv)
 
 
@@ -472,6 +542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         summary = summarise_sweeps(args.sweep_dirs)
+        if args.plot:
+            rows_by_param(summary, args.plot)  # a bad PARAM fails before anything is written
     except XrayLightningError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -482,6 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     csv_path, md_path = write_summary(summary, out)
     print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+    if args.plot:
+        print(f"wrote {write_sweep_plot(summary, args.plot, out)}", file=sys.stderr)
     return 0
 
 
