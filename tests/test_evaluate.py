@@ -129,3 +129,15 @@ def test_bad_checkpoints_and_arguments_exit_2(
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
+
+
+@pytest.mark.integration
+def test_shipped_model_re_measures_as_recorded(
+    real_root: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`make evaluate`: experiments/best on the real test/val splits = its thresholds.json."""
+    recorded = json.loads((evaluate.SHIPPED / "thresholds.json").read_text())["metrics"]
+    assert main(["--data-root", str(real_root), "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)["metrics"]
+    for key in ("test/acc", "test/stage1/acc", "test/stage1/recall", "test/stage2/acc", "val/acc"):
+        assert measured[key] == pytest.approx(recorded[key], abs=1e-6), key
