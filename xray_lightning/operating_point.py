@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from xray_lightning.errors import XrayLightningError
+from xray_lightning.modules.cascade import COVID, NORMAL, CascadeMetrics, decide
 
-NORMAL, NON_COVID, COVID = 0, 1, 2
 # Thresholds must stay inside (0, 1) (CascadeModule checks it); a saturated float32 sigmoid
 # gives exactly 1.0, which the upper clamp still counts as positive.
 LOWEST, HIGHEST = 1e-6, 1.0 - 1e-6
@@ -120,40 +120,20 @@ def cascade_probabilities(cascade: Any, datamodule: Any, split: str) -> Probabil
     return Probabilities(torch.cat(p_inf), torch.cat(p_cov), torch.cat(labels))
 
 
-def decide(p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float) -> torch.Tensor:
-    """3-class labels at (t1, t2), the rule of ``CascadeModule.decide``."""
-    infected_label = torch.where(p_covid >= t2, COVID, NON_COVID)
-    return torch.where(p_infected >= t1, infected_label, NORMAL)
-
-
 def cascade_metrics(
     splits: Mapping[str, Probabilities], t1: float, t2: float
 ) -> tuple[dict[str, float], dict[str, list[list[int]]]]:
-    """The metrics ``CascadeModule.test`` logs (same torchmetrics, same keys) and the 3x3
-    confusions, at (t1, t2), from probabilities already computed."""
-    from xray_lightning.modules.cascade import CLASS_NAMES
-    from xray_lightning.modules.metrics import (
-        binary_metrics,
-        confusion_matrix,
-        multiclass_metrics,
-    )
-
+    """The metrics ``CascadeModule.test`` logs (the same ``CascadeMetrics``, the same keys) and
+    the 3x3 confusions, at (t1, t2), from probabilities already computed."""
     metrics: dict[str, float] = {}
     confusion: dict[str, list[list[int]]] = {}
     for split, p in splits.items():
-        predicted = decide(p.p_infected, p.p_covid, t1, t2)
-        values = dict(multiclass_metrics(CLASS_NAMES, with_auroc=False)(predicted, p.labels))
-        infected = p.infected
-        values.update(
-            {f"stage1/{k}": v for k, v in binary_metrics(t1)(p.p_infected, infected.long()).items()}
+        split_metrics = CascadeMetrics(t1, t2)
+        split_metrics.update(
+            decide(p.p_infected, p.p_covid, t1, t2), p.labels, p.p_infected, p.p_covid
         )
-        if infected.any():
-            covid = (p.labels[infected] == COVID).long()
-            stage2 = binary_metrics(t2)(p.p_covid[infected], covid)
-            values.update({f"stage2/{k}": v for k, v in stage2.items()})
+        values, confusion[split] = split_metrics.compute()
         metrics.update({f"{split}/{k}": float(v) for k, v in values.items()})
-        matrix = confusion_matrix(len(CLASS_NAMES))(predicted, p.labels)
-        confusion[split] = matrix.long().tolist()
     return metrics, confusion
 
 

@@ -55,16 +55,7 @@ class CascadeModule(pl.LightningModule):
         self.eval_splits = tuple(eval_splits)
         self.class_names = CLASS_NAMES
         self.split_metrics = nn.ModuleDict(
-            {split: multiclass_metrics(CLASS_NAMES, with_auroc=False) for split in self.eval_splits}
-        )
-        self.stage1_metrics = nn.ModuleDict(
-            {split: binary_metrics(self.t1) for split in self.eval_splits}
-        )
-        self.stage2_metrics = nn.ModuleDict(
-            {split: binary_metrics(self.t2) for split in self.eval_splits}
-        )
-        self.split_confusion = nn.ModuleDict(
-            {split: confusion_matrix(len(CLASS_NAMES)) for split in self.eval_splits}
+            {split: CascadeMetrics(self.t1, self.t2) for split in self.eval_splits}
         )
         self.confusion: dict[str, list[list[int]]] = {}
         self._updated: set[str] = set()
@@ -101,8 +92,7 @@ class CascadeModule(pl.LightningModule):
 
     def decide(self, p_infected: torch.Tensor, p_covid: torch.Tensor) -> torch.Tensor:
         """3-class labels (0 normal, 1 non-covid, 2 covid) from the two stages' probabilities."""
-        infected_label = torch.where(p_covid >= self.t2, COVID, NON_COVID)
-        return torch.where(p_infected >= self.t1, infected_label, NORMAL)
+        return decide(p_infected, p_covid, self.t1, self.t2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.decide(*self.predict_proba(images))
@@ -112,34 +102,67 @@ class CascadeModule(pl.LightningModule):
         images, labels = batch
         split = self.eval_splits[dataloader_idx]
         p_infected, p_covid = self.predict_proba(images)
-        predicted = self.decide(p_infected, p_covid)
-        self.split_metrics[split].update(predicted, labels)
-        self.split_confusion[split].update(predicted, labels)
-        self.stage1_metrics[split].update(p_infected, (labels > NORMAL).long())
-        infected = labels > NORMAL
-        if infected.any():
-            self.stage2_metrics[split].update(p_covid[infected], (labels[infected] == COVID).long())
+        self.split_metrics[split].update(
+            self.decide(p_infected, p_covid), labels, p_infected, p_covid
+        )
         self._updated.add(split)
 
     def on_test_epoch_end(self) -> None:
         for split in sorted(self._updated):
-            values = dict(self.split_metrics[split].compute())
-            values.update(
-                {f"stage1/{k}": v for k, v in self.stage1_metrics[split].compute().items()}
-            )
-            values.update(
-                {f"stage2/{k}": v for k, v in self.stage2_metrics[split].compute().items()}
-            )
+            values, self.confusion[split] = self.split_metrics[split].compute()
             self.log_dict({f"{split}/{k}": v for k, v in values.items()}, add_dataloader_idx=False)
-            self.confusion[split] = self.split_confusion[split].compute().long().tolist()
-            for collection in (
-                self.split_metrics,
-                self.stage1_metrics,
-                self.stage2_metrics,
-                self.split_confusion,
-            ):
-                collection[split].reset()
+            self.split_metrics[split].reset()
         self._updated.clear()
+
+
+def decide(p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float) -> torch.Tensor:
+    """3-class labels: normal if p_infected < t1, else covid if p_covid >= t2, else non-covid."""
+    infected_label = torch.where(p_covid >= t2, COVID, NON_COVID)
+    return torch.where(p_infected >= t1, infected_label, NORMAL)
+
+
+class CascadeMetrics(nn.Module):
+    """One split's cascade metrics, shared by ``trainer.test`` and ``operating_point``.
+
+    3-class accuracy, macro F1 and per-class precision/recall, the 3x3 confusion matrix, and each
+    stage's own binary metrics: stage 1 on every image, stage 2 on the truly infected ones only
+    (keys ``stage1/...``, ``stage2/...``; stage 2's are absent when a split has no infected image).
+    """
+
+    def __init__(self, t1: float, t2: float) -> None:
+        super().__init__()
+        self.three_class = multiclass_metrics(CLASS_NAMES, with_auroc=False)
+        self.confusion = confusion_matrix(len(CLASS_NAMES))
+        self.stage1 = binary_metrics(t1)
+        self.stage2 = binary_metrics(t2)
+        self._stage2_seen = False
+
+    def update(
+        self,
+        predicted: torch.Tensor,
+        labels: torch.Tensor,
+        p_infected: torch.Tensor,
+        p_covid: torch.Tensor,
+    ) -> None:
+        self.three_class.update(predicted, labels)
+        self.confusion.update(predicted, labels)
+        infected = labels > NORMAL
+        self.stage1.update(p_infected, infected.long())
+        if infected.any():
+            self.stage2.update(p_covid[infected], (labels[infected] == COVID).long())
+            self._stage2_seen = True
+
+    def compute(self) -> tuple[dict[str, torch.Tensor], list[list[int]]]:
+        values = dict(self.three_class.compute())
+        values.update({f"stage1/{k}": v for k, v in self.stage1.compute().items()})
+        if self._stage2_seen:
+            values.update({f"stage2/{k}": v for k, v in self.stage2.compute().items()})
+        return values, self.confusion.compute().long().tolist()
+
+    def reset(self) -> None:
+        for metric in (self.three_class, self.confusion, self.stage1, self.stage2):
+            metric.reset()
+        self._stage2_seen = False
 
 
 def input_spec(module: nn.Module) -> dict[str, Any]:
