@@ -1,5 +1,6 @@
 """Speed benchmark (xray_lightning.bench.train): both paths run on synthetic data, the summary
-is the median over repeats, memory and load are recorded, bad input gets one clear error."""
+is the median over repeats, memory and load are recorded, bad input gets one clear error.
+The data-path benchmark (xray_lightning.bench.data) reports median rates too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from xray_lightning.bench import data as bench_data
 from xray_lightning.bench.machine import PeakMemory, load_average
 from xray_lightning.bench.ours import BatchTimer
 from xray_lightning.bench.train import BenchError, find_root, main, markdown, summarize
@@ -141,3 +143,21 @@ def test_bad_options_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_data_bench_reports_median_rates(
+    synthetic_root: Path, interpolation: str, capsys: pytest.CaptureFixture
+) -> None:
+    """xray_lightning.bench.data: DataModule vs naive loaders, medians over repeats."""
+    argv = ["--root", str(synthetic_root), "--batches", "2", "--naive-batches", "1"]
+    argv += ["--batch-size", "8", "--repeats", "2", "--interpolation", interpolation, "--json"]
+    assert bench_data.main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["repeats"] == 2 and result["interpolation"] == interpolation
+    for key in ("datamodule_img_s", "naive_w0_img_s", "naive_w2_img_s"):
+        assert result[key] > 0
+    ms = 8 / result["datamodule_img_s"] * 1e3
+    assert result["datamodule_ms_per_batch"] == pytest.approx(ms, abs=1e-3)
+    with pytest.raises(SystemExit):
+        bench_data.main(["--repeats", "0"])

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-import torch
+import math
 
-from xray_lightning.data.sampling import EpochBatchSampler
-from xray_lightning.data.transforms import augment, image_stats, median3x3, preprocess_u8
+import pytest
+import torch
+import torch.nn.functional as nnf
+
+from xray_lightning.data.sampling import BatchTensorDataset, EpochBatchSampler
+from xray_lightning.data.transforms import (
+    _affine_grid,
+    augment,
+    image_stats,
+    median3x3,
+    normalize,
+    preprocess_u8,
+    to_float,
+    validate_augmentation,
+)
 
 
 def _images(n: int = 4, size: int = 32) -> torch.Tensor:
@@ -70,6 +83,94 @@ def test_hflip_only_mirrors() -> None:
     ]
     assert all(per_image)
     assert any(torch.allclose(o, f, atol=1e-5) for o, f in zip(out, flipped, strict=True))
+
+
+def _reference_augment(x: torch.Tensor, aug: dict, generator: torch.Generator) -> torch.Tensor:
+    """The augmentation's meaning, written plainly (one rand(B) per parameter, in this order;
+    affine_grid + bilinear grid_sample with zero padding; contrast about the warped image's mean,
+    then brightness; clamp to [0, 1]), on float images on [0, 1]."""
+    aug = validate_augmentation(aug)
+    b, _, h, w = x.shape
+
+    def uniform(amount: float) -> torch.Tensor:
+        return (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * amount
+
+    angle = uniform(math.radians(aug["rotation"]))
+    scale = 1.0 + uniform(aug["scale"])
+    tx, ty = uniform(2 * aug["translate"]), uniform(2 * aug["translate"])
+    flip = torch.rand(b, generator=generator) < 0.5 if aug["hflip"] else torch.zeros(b, dtype=bool)
+    bright, contrast = 1.0 + uniform(aug["brightness"]), 1.0 + uniform(aug["contrast"])
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    sign = torch.where(flip, -1.0, 1.0).double()
+    theta = torch.stack(
+        [torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1
+    ).float()
+    grid = nnf.affine_grid(theta, [b, 1, h, w], align_corners=False)
+    x = nnf.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    m = x.mean(dim=(1, 2, 3), keepdim=True)
+    c, k = contrast.float().view(b, 1, 1, 1), bright.float().view(b, 1, 1, 1)
+    return ((x - m) * c * k + m * k).clamp(0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "aug",
+    [
+        {"enabled": True},
+        {"enabled": True, "hflip": True, "contrast": 0.0},
+        {"enabled": True, "rotation": 0.0, "scale": 0.0, "translate": 0.0},
+        {"enabled": True, "rotation": 90.0, "scale": 0.5, "translate": 0.3, "brightness": 0.5},
+    ],
+)
+def test_fused_augment_matches_the_plain_formula(aug: dict) -> None:
+    """uint8 in, normalised out (1/255, brightness/contrast and normalisation folded into one
+    per-image affine after the warp) == the plain recipe, then normalize: equal up to float
+    rounding, within 1% of a grey level (1/255)."""
+    x8 = _images(8, 100)
+    tol = 0.01 / 255
+    for seed in range(2):
+        ref = _reference_augment(to_float(x8), aug, torch.Generator().manual_seed(seed))
+        fused = augment(x8, aug, torch.Generator().manual_seed(seed), mean=0.45, std=0.2)
+        assert fused.dtype == torch.float32 and fused.shape == x8.shape
+        assert (fused - normalize(ref, 0.45, 0.2)).abs().max() < tol / 0.2
+        plain = augment(to_float(x8), aug, torch.Generator().manual_seed(seed))  # [0,1] in, out
+        assert (plain - ref).abs().max() < tol
+        from_hw = augment(x8[:, 0], aug, torch.Generator().manual_seed(seed))  # [B,H,W] uint8
+        assert (from_hw - ref).abs().max() < tol
+
+
+def test_affine_grid_matches_torch_and_input_is_left_alone() -> None:
+    theta = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(0))
+    grid = _affine_grid(theta, 7, 9)
+    ref = nnf.affine_grid(theta, [5, 1, 7, 9], align_corners=False)
+    assert grid.shape == ref.shape and torch.allclose(grid, ref, atol=1e-6)
+    x = torch.rand(4, 1, 8, 8)
+    before = x.clone()
+    zero = {k: 0.0 for k in ("rotation", "scale", "translate")}  # no warp: no copy of x either
+    augment(x, {**zero, "enabled": True}, torch.Generator().manual_seed(0))
+    augment(x, {"enabled": True}, torch.Generator().manual_seed(0))
+    assert torch.equal(x, before)
+
+
+def test_nearest_interpolation_option() -> None:
+    x8 = (torch.arange(24) * 10).to(torch.uint8).expand(8, 1, 24, 24)  # smooth: a ramp
+    photometric_off = {"brightness": 0.0, "contrast": 0.0}
+    aug = {"enabled": True, "interpolation": "nearest", **photometric_off}
+    out = augment(x8, aug, torch.Generator().manual_seed(0)) * 255
+    assert (out - out.round()).abs().max() < 1e-4  # input grey levels (or 0 padding): no blends
+    bilinear = augment(x8, {**aug, "interpolation": "bilinear"}, torch.Generator().manual_seed(0))
+    assert (out - bilinear * 255).abs().median() < 10  # the same geometry, resampled anew
+    assert not torch.equal(out.round(), (bilinear * 255).round())
+    with pytest.raises(ValueError, match="data.augmentation.interpolation"):
+        validate_augmentation({"interpolation": "bicubic"})
+
+
+def test_batch_dataset_gathers_rows() -> None:
+    images = _images(10, 6)
+    rows = torch.tensor([9, 3, 3, 0, 5])
+    ds = BatchTensorDataset(images, torch.arange(5), rows)
+    got, labels, seed = ds[(7, torch.tensor([4, 1, 0]))]
+    assert torch.equal(got, images[torch.tensor([5, 3, 9])]) and got.is_contiguous()
+    assert labels.tolist() == [4, 1, 0] and int(seed) == 7
 
 
 def test_epoch_batch_sampler() -> None:

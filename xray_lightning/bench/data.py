@@ -1,12 +1,15 @@
 """Data-path benchmark: images/s from XrayDataModule's train loader vs a naive PIL loader.
 
     python -m xray_lightning.bench.data [--root DIR] [--device cpu|cuda] [--threads N] [--json]
+        [--repeats N] [--interpolation bilinear|nearest]
 
 Both paths deliver the same thing: augmented (rotation/scale/translate, brightness/contrast),
 normalised float batches [32, 1, 150, 150] of the train split. The DataModule decodes once into
 memory and augments whole batches with tensor ops; the naive baseline opens each JPEG with PIL
 and runs torchvision's per-item PIL transforms in a standard Dataset + DataLoader.
-Also reports the DataModule's cold setup (decode) and warm setup (cache hit) times.
+Each rate is the median of ``--repeats`` timed passes (the DataModule's and the naive loaders'
+passes interleaved, so a load change hits both). Also reports the DataModule's cold setup
+(decode) and warm setup (cache hit) times.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -71,21 +75,28 @@ def find_root(arg: str | None) -> tuple[Path, str]:
 
 
 def run(
-    root: Path, batches: int, naive_batches: int, batch_size: int, device: torch.device
+    root: Path,
+    batches: int,
+    naive_batches: int,
+    batch_size: int,
+    device: torch.device,
+    repeats: int = 1,
+    interpolation: str = "bilinear",
 ) -> dict[str, Any]:
     """Time both loaders; batches end as float tensors on ``device`` (as in training, where the
     DataModule's transforms run in ``on_after_batch_transfer``, after the move)."""
     out: dict[str, Any] = {"root": str(root), "batch_size": batch_size, "device": str(device)}
+    out |= {"repeats": repeats, "interpolation": interpolation}
+    aug = AUG | {"interpolation": interpolation}
     with tempfile.TemporaryDirectory(prefix="xray-bench-cache-") as cache:
         timings = []
         for _ in range(2):
-            dm = XrayDataModule(root=root, augmentation=AUG, batch_size=batch_size, cache_dir=cache)
+            dm = XrayDataModule(root=root, augmentation=aug, batch_size=batch_size, cache_dir=cache)
             dm.setup("fit")
             timings.append(dm.data.info["setup_s"])
         out["setup_cold_s"], out["setup_warm_s"] = (round(t, 3) for t in timings)
     loader = dm.train_dataloader()
     step = lambda b: dm.transform_batch(_to(b, device), train=True)  # noqa: E731
-    out["datamodule_img_s"] = round(_rate(loader, batches, step, device), 1)
     spec = dm.preprocess_spec()
     augment = (
         T.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.9, 1.1)),
@@ -94,9 +105,18 @@ def run(
     transform = pil_transform(dm.image_size, spec["mean"], spec["std"], *augment)
     naive = PILImageDataset(dm.split_paths("train"), dm.split_labels("train"), transform)
     to_dev = lambda b: _to(b, device)  # noqa: E731
-    for workers in (0, 2):
-        dl = DataLoader(naive, batch_size=batch_size, shuffle=True, num_workers=workers)
-        out[f"naive_w{workers}_img_s"] = round(_rate(dl, naive_batches, to_dev, device), 1)
+    naive_loaders = {
+        workers: DataLoader(naive, batch_size=batch_size, shuffle=True, num_workers=workers)
+        for workers in (0, 2)
+    }
+    rates: dict[str, list[float]] = {"datamodule": [], "naive_w0": [], "naive_w2": []}
+    for _ in range(repeats):
+        rates["datamodule"].append(_rate(loader, batches, step, device))
+        for workers, dl in naive_loaders.items():
+            rates[f"naive_w{workers}"].append(_rate(dl, naive_batches, to_dev, device))
+    for name, values in rates.items():
+        out[f"{name}_img_s"] = round(statistics.median(values), 1)
+    out["datamodule_ms_per_batch"] = round(batch_size / out["datamodule_img_s"] * 1e3, 3)
     best_naive = max(out["naive_w0_img_s"], out["naive_w2_img_s"])
     out["speedup_vs_best_naive"] = round(out["datamodule_img_s"] / best_naive, 1)
     out["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
@@ -116,12 +136,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="where batches end up: cpu, cuda, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per loader (median)")
+    parser.add_argument(
+        "--interpolation",
+        choices=("bilinear", "nearest"),
+        default="bilinear",
+        help="the DataModule's augmentation warp (data.augmentation.interpolation)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     root, source = find_root(args.root)
-    result = run(root, args.batches, args.naive_batches, args.batch_size, torch.device(args.device))
+    device = torch.device(args.device)
+    result = run(
+        root,
+        args.batches,
+        args.naive_batches,
+        args.batch_size,
+        device,
+        args.repeats,
+        args.interpolation,
+    )
     result["root_source"] = source
     if args.json:
         print(json.dumps(result, indent=2))

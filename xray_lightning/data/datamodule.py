@@ -19,7 +19,7 @@ from .cache import decode_dataset
 from .errors import BadFilesError, BadFileWarning, LayoutError, format_problems
 from .images import EXPECT_MODES, pixel_digest
 from .layout import LAYOUTS, index_dataset
-from .sampling import BatchTensorDataset, EpochBatchSampler
+from .sampling import BatchTensorDataset, EpochBatchSampler, as_is
 from .stages import SPLITS, STAGES, check_stage, stage_labels, stratified_holdout
 from .transforms import (
     augment,
@@ -319,6 +319,7 @@ class XrayDataModule(pl.LightningDataModule):
             dataset,
             batch_size=None,
             sampler=sampler,
+            collate_fn=as_is,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
@@ -343,13 +344,15 @@ class XrayDataModule(pl.LightningDataModule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw loader batch -> (float32 [B,1,H,W] normalised, int64 [B]); augments if train."""
         images, labels, aug_seed = batch
-        x = to_float(images)
         seed = int(aug_seed)
+        mean, std = (
+            (self.data.mean, self.data.std) if self.preprocessing["normalize"] else (None, None)
+        )
         if train and self.augmentation["enabled"] and seed >= 0:
-            x = augment(x, self.augmentation, torch.Generator().manual_seed(seed))
-        if self.preprocessing["normalize"]:
-            x = normalize(x, self.data.mean, self.data.std)
-        return x, labels.long()
+            # uint8 in: 1/255, brightness/contrast and normalisation fold into one a x + b
+            generator = torch.Generator().manual_seed(seed)
+            return augment(images, self.augmentation, generator, mean, std), labels.long()
+        return normalize(to_float(images), mean, std), labels.long()
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         training = self.trainer is not None and bool(self.trainer.training)

@@ -21,6 +21,7 @@ With one process, nothing changes: the same batches, bit for bit.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,7 +67,16 @@ class BatchTensorDataset(Dataset):
         self, key: tuple[int, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         aug_seed, indices = key
-        return self.images[self.rows[indices]], self.labels[indices], torch.tensor(aug_seed)
+        # index_select copies whole images; images[rows] (advanced indexing) gathers element by
+        # element: 33 vs 433 us for 32 uint8 150x150 images on a 2-core CPU
+        images = torch.index_select(self.images, 0, self.rows[indices])
+        return images, self.labels[indices], torch.tensor(aug_seed)
+
+
+def as_is(batch: Any) -> Any:
+    """DataLoader ``collate_fn`` for ``BatchTensorDataset``: its items are whole batches of
+    tensors already, so torch's default_convert (a recursive type walk per batch) is skipped."""
+    return batch
 
 
 class EpochBatchSampler(Sampler):

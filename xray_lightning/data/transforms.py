@@ -1,9 +1,10 @@
 """Batched tensor transforms: deterministic preprocessing, normalisation, augmentation.
 
 Deterministic steps (border crop, denoise, equalise) run once on the uint8 images
-(``preprocess_u8``); normalisation and augmentation run per batch on float tensors, on whatever
-device the batch is on. ``prepare_batch`` chains the deterministic steps and normalisation for
-raw images (predict), from the JSON-able spec given by ``XrayDataModule.preprocess_spec()``.
+(``preprocess_u8``); normalisation and augmentation run per batch, on whatever device the batch
+is on (``augment`` takes the uint8 batch and normalises in the same passes). ``prepare_batch``
+chains the deterministic steps and normalisation for raw images (predict), from the JSON-able
+spec given by ``XrayDataModule.preprocess_spec()``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as nnf
 from torchvision.transforms.v2 import functional as F
@@ -31,7 +33,9 @@ AUGMENTATION_DEFAULTS: dict[str, Any] = {
     "brightness": 0.1,
     "contrast": 0.1,
     "hflip": False,
+    "interpolation": "bilinear",
 }
+INTERPOLATION_CHOICES = ("bilinear", "nearest")
 DENOISE_CHOICES = (None, "median", "gaussian")
 _CHUNK = 512
 
@@ -96,6 +100,11 @@ def validate_augmentation(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     _number(out, "augmentation", "rotation", 0.0, 180.0)
     for key in ("scale", "translate", "brightness", "contrast"):
         _number(out, "augmentation", key, 0.0, 1.0)
+    if out["interpolation"] not in INTERPOLATION_CHOICES:
+        raise ValueError(
+            "data.augmentation.interpolation must be bilinear or nearest; "
+            f"got {out['interpolation']!r}"
+        )
     return out
 
 
@@ -182,71 +191,114 @@ def normalize(x: torch.Tensor, mean: float | None, std: float | None) -> torch.T
 
 
 @functools.lru_cache(maxsize=8)
-def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Pixel centres in [-1, 1] (align_corners=False) with a ones column: [h*w, 3]."""
+def _base_axes(
+    h: int, w: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel centres in [-1, 1] (align_corners=False) along x [w] and along y [h, 1]."""
     xs = (torch.arange(w, device=device, dtype=dtype) * 2 + 1) / w - 1
     ys = (torch.arange(h, device=device, dtype=dtype) * 2 + 1) / h - 1
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([xx, yy, torch.ones_like(xx)], dim=-1).reshape(h * w, 3)
+    return xs, ys[:, None]
 
 
 def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Same as ``affine_grid(theta, [B,1,h,w], align_corners=False)`` with a cached base grid
-    and one batched matmul (several times faster on CPU)."""
-    b = theta.shape[0]
-    base = _base_grid(h, w, theta.device, theta.dtype)
-    coords = base @ theta.permute(2, 0, 1).reshape(3, b * 2)  # one GEMM: [h*w, b*2]
-    return coords.view(h, w, b, 2).permute(2, 0, 1, 3).contiguous()
+    """Same values as ``affine_grid(theta, [B,1,h,w], align_corners=False)``, built faster.
+
+    The map is separable, grid[b,i,j] = theta[b,:,0] x_j + (theta[b,:,1] y_i + theta[b,:,2]),
+    so one broadcast add of a [B,2,1,w] and a [B,2,h,1] term writes it. It comes back as a
+    [B,h,w,2] view of planar [B,2,h,w] memory: grid_sample reads x and y planes contiguous along
+    W as fast as an interleaved grid, while making the grid interleaved costs a strided transpose
+    (on CPU, with a GEMM on a [h*w, 3] base grid, that took longer than the warp itself).
+    """
+    xs, ys = _base_axes(h, w, theta.device, theta.dtype)
+    along_x = theta[:, :, 0, None, None] * xs  # [B, 2, 1, w]
+    along_y = torch.addcmul(theta[:, :, 2, None, None], theta[:, :, 1, None, None], ys)  # [B,2,h,1]
+    return torch.add(along_x, along_y).permute(0, 2, 3, 1)
+
+
+def _draw(b: int, aug: dict[str, Any], generator: torch.Generator, per_unit: float) -> np.ndarray:
+    """Per-image parameters [B, 8]: the inverse affine map theta [2, 3] (output pixel -> input
+    location, so content scales by `scale`), then gain and mean factor for brightness/contrast.
+
+    Uniform within +-amount, float64, in the order of one rand(B) call per parameter (angle,
+    scale, tx, ty, [hflip], brightness, contrast; the CPU generator fills rand(4, B) in order),
+    so a seed keeps its images. The arithmetic runs in NumPy: on 32 numbers, each torch op's
+    fixed overhead dominates.
+    """
+    u = np.empty((6, b))
+    u[:4] = torch.rand(4, b, generator=generator, dtype=torch.float64).numpy()
+    flip = (torch.rand(b, generator=generator) < 0.5).numpy() if aug["hflip"] else None
+    u[4:] = torch.rand(2, b, generator=generator, dtype=torch.float64).numpy()
+    u = u * 2 - 1
+    rotation, translate = math.radians(aug["rotation"]), 2 * aug["translate"]  # grid: [-1, 1]
+    u *= np.array(
+        [rotation, aug["scale"], translate, translate, aug["brightness"], aug["contrast"]]
+    )[:, None]
+    angle, scale, tx, ty, bright, contrast = u
+    scale, bright, contrast = 1.0 + scale, 1.0 + bright, 1.0 + contrast
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    out = np.empty((b, 8))
+    out[:, 0], out[:, 1], out[:, 2] = cos, -sin, tx
+    out[:, 3], out[:, 4], out[:, 5] = sin, cos, ty
+    if flip is not None:
+        out[flip, 0] *= -1  # mirror: negate the x_out column of theta
+        out[flip, 3] *= -1
+    # contrast c around the image mean m, then brightness k, on the [0, 1] scale (v = unit x):
+    # (v - m) c k + m k = v (c k) + m (1 - c) k; per_unit folds 1/255 and 1/std in
+    out[:, 6] = contrast * bright * per_unit
+    out[:, 7] = (1.0 - contrast) * bright * per_unit
+    return out
 
 
 def augment(
-    x: torch.Tensor, augmentation: Mapping[str, Any], generator: torch.Generator
+    x: torch.Tensor,
+    augmentation: Mapping[str, Any],
+    generator: torch.Generator,
+    mean: float | None = None,
+    std: float | None = None,
 ) -> torch.Tensor:
     """Random affine (rotation, scale, translation), hflip, brightness and contrast per image.
 
-    ``x`` is float [B,1,H,W] on [0, 1]; parameters are drawn on the CPU from ``generator`` (so
-    they depend only on its seed) and the warp runs on ``x``'s device. Returns a new tensor.
+    ``x`` is uint8 [B,1,H,W] or [B,H,W] (0..255), or float [B,1,H,W] on [0, 1]. Parameters are
+    drawn on the CPU from ``generator`` (so they depend only on its seed) and the warp runs on
+    ``x``'s device: bilinear (or nearest, ``interpolation``), zero padding, i.e. black outside.
+    Returns a new float [B,1,H,W] (float32 from uint8) on [0, 1], or ``normalize``d when
+    ``mean`` and ``std`` are given: up to float rounding, ``normalize(augment(to_float(x)),
+    mean, std)`` in fewer passes. Warping is linear and zero padding maps 0 to 0, so uint8 values
+    warp as they are; 1/255, brightness, contrast and the normalisation fold into one per-image
+    a x + b, then one clamp (clamping to [0, 1], then normalising, == clamping to the
+    normalised bounds).
     """
     aug = validate_augmentation(augmentation)
-    b, _, h, w = x.shape
-
-    def uniform(amount: float) -> torch.Tensor:
-        return (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * amount
-
-    angle = uniform(math.radians(aug["rotation"]))
-    scale = 1.0 + uniform(aug["scale"])
-    tx, ty = uniform(2 * aug["translate"]), uniform(2 * aug["translate"])  # grid is [-1, 1]
-    flip = torch.rand(b, generator=generator) < 0.5 if aug["hflip"] else torch.zeros(b, dtype=bool)
-    bright = 1.0 + uniform(aug["brightness"])
-    contrast = 1.0 + uniform(aug["contrast"])
-
-    if aug["rotation"] or aug["scale"] or aug["translate"] or aug["hflip"]:
-        # Inverse map (output pixel -> input location), so content is scaled by `scale`.
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        sign = torch.where(flip, -1.0, 1.0).double()
-        theta = torch.stack(
-            [
-                torch.stack([cos * sign, -sin, tx], dim=1),
-                torch.stack([sin * sign, cos, ty], dim=1),
-            ],
-            dim=1,
-        ).to(device=x.device, dtype=x.dtype)
-        grid = _affine_grid(theta, h, w)
-        x = nnf.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if x.dtype == torch.uint8:
+        x, _ = _as_nchw(x)
+        x, unit = x.to(torch.float32, memory_format=torch.contiguous_format), 1.0 / 255.0
     else:
-        x = x.clone()
-    if aug["contrast"] or aug["brightness"]:
-        # (x - m) * c * k + m * k  ==  x * (c k) + m (1 - c) k, one fused pass per image
-        gain = (contrast * bright).to(device=x.device, dtype=x.dtype).view(b, 1, 1, 1)
-        if aug["contrast"]:
-            m = x.mean(dim=(1, 2, 3), keepdim=True)
-            offset = m * ((1.0 - contrast) * bright).to(device=x.device, dtype=x.dtype).view(
-                b, 1, 1, 1
-            )
-            x = torch.addcmul(offset, x, gain)
-        else:
-            x.mul_(gain)
-    return x.clamp_(0.0, 1.0)
+        unit = 1.0
+    b, _, h, w = x.shape
+    if mean is not None and std is not None:  # normalising: divide by std, subtract mean/std
+        per_unit, low, high = unit / std, -mean / std, (1.0 - mean) / std
+    else:
+        per_unit, low, high = unit, 0.0, 1.0
+    # one host -> device copy of every per-image number
+    params_t = torch.from_numpy(_draw(b, aug, generator, per_unit))
+    params_t = params_t.to(device=x.device, dtype=x.dtype)
+    if aug["rotation"] or aug["scale"] or aug["translate"] or aug["hflip"]:
+        grid = _affine_grid(params_t[:, :6].view(b, 2, 3), h, w)
+        mode = aug["interpolation"]
+        x = nnf.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    elif unit == 1.0:
+        x = x.clone(memory_format=torch.contiguous_format)  # the caller's x is never written
+    gain, m_scale = params_t[:, 6:7], params_t[:, 7:8]
+    flat = x.view(b, -1)
+    if aug["contrast"]:
+        offset = flat.mean(dim=1, keepdim=True).mul_(m_scale).add_(low)
+        flat.mul_(gain).add_(offset)  # two vectorised passes; addcmul with [B,1] is 4x slower
+    else:  # passes that would multiply by 1 or add 0 are skipped
+        if aug["brightness"] or per_unit != 1.0:
+            flat.mul_(gain)
+        if low:
+            flat.add_(low)
+    return x.clamp_(low, high)
 
 
 def prepare_batch(images_u8: torch.Tensor, spec: Mapping[str, Any]) -> torch.Tensor:
