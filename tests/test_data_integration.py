@@ -72,7 +72,7 @@ def test_audit_finds_the_known_duplicates(real_root: Path) -> None:
 def test_no_duplicate_straddles_train_and_val(modules, real_root: Path) -> None:
     three = modules["three_class"]
     side = {
-        p.relative_to(real_root).as_posix(): s
+        p.relative_to(real_root.resolve()).as_posix(): s
         for s in ("train", "val")
         for p in three.split_paths(s)
     }
