@@ -185,3 +185,18 @@ def test_epoch_batch_sampler() -> None:
     plain = EpochBatchSampler(5, 2)
     assert [idx.tolist() for _, idx in plain] == [[0, 1], [2, 3], [4]]
     assert {seed for seed, _ in plain} == {-1}
+
+
+def test_blur_augmentation_smooths_each_image_by_its_own_amount() -> None:
+    x = torch.rand(16, 1, 32, 32)  # white noise: blurring lowers its variance
+    zero = {k: 0.0 for k in ("rotation", "scale", "translate", "brightness", "contrast")}
+    plain = augment(x, zero, torch.Generator().manual_seed(3))
+    blurred = augment(x, {**zero, "blur": 2.0}, torch.Generator().manual_seed(3))
+    assert torch.allclose(plain, x)  # blur 0 (the default) changes nothing
+    ratio = blurred.flatten(1).var(1) / x.flatten(1).var(1)
+    assert float(ratio.max()) <= 1.0 + 1e-6 and float(ratio.min()) < 0.3
+    assert len({round(r, 4) for r in ratio.tolist()}) > 8  # per-image sigmas
+    again = augment(x, {**zero, "blur": 2.0}, torch.Generator().manual_seed(3))
+    assert torch.equal(blurred, again)
+    with pytest.raises(ValueError, match="blur"):
+        validate_augmentation({"blur": -1.0})

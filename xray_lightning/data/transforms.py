@@ -34,6 +34,7 @@ AUGMENTATION_DEFAULTS: dict[str, Any] = {
     "contrast": 0.1,
     "hflip": False,
     "interpolation": "bilinear",
+    "blur": 0.0,
 }
 INTERPOLATION_CHOICES = ("bilinear", "nearest")
 DENOISE_CHOICES = (None, "median", "gaussian")
@@ -100,6 +101,7 @@ def validate_augmentation(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     _number(out, "augmentation", "rotation", 0.0, 180.0)
     for key in ("scale", "translate", "brightness", "contrast"):
         _number(out, "augmentation", key, 0.0, 1.0)
+    _number(out, "augmentation", "blur", 0.0, 5.0)
     if out["interpolation"] not in INTERPOLATION_CHOICES:
         raise ValueError(
             "data.augmentation.interpolation must be bilinear or nearest; "
@@ -288,6 +290,8 @@ def augment(
         x = nnf.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
     elif unit == 1.0:
         x = x.clone(memory_format=torch.contiguous_format)  # the caller's x is never written
+    if aug["blur"]:
+        blur_per_image(x, torch.rand(b, generator=generator, dtype=torch.float64) * aug["blur"])
     gain, m_scale = params_t[:, 6:7], params_t[:, 7:8]
     flat = x.view(b, -1)
     if aug["contrast"]:
@@ -299,6 +303,19 @@ def augment(
         if low:
             flat.add_(low)
     return x.clamp_(low, high)
+
+
+def blur_per_image(x: torch.Tensor, sigmas: torch.Tensor) -> None:
+    """Gaussian blur of each image of ``x`` [B,1,H,W] in place, image i with ``sigmas[i]`` pixels.
+
+    Makes a model less sensitive to how sharp an X-ray is: the test split's normal images are
+    less sharp than the train split's (experiments/diagnostics/shift.py). Sigmas under 0.1 pixel
+    leave the image as it is.
+    """
+    for i, sigma in enumerate(sigmas.tolist()):
+        if sigma >= 0.1:
+            size = 2 * math.ceil(2 * sigma) + 1
+            x[i] = F.gaussian_blur(x[i], kernel_size=[size, size], sigma=[sigma, sigma])
 
 
 def prepare_batch(images_u8: torch.Tensor, spec: Mapping[str, Any]) -> torch.Tensor:
