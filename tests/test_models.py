@@ -93,6 +93,7 @@ def test_report_cnn_rejects_input_of_another_size():
         (lambda: CNNBN(channels=[]), "channels"),
         (lambda: CNNBN(dropout=2), "dropout"),
         (lambda: CNNBN(blocks_per_stage=0), "blocks_per_stage"),
+        (lambda: CNNBN(norm="layer"), "norm"),
         (lambda: ResNet18(image_size=16), "image_size"),
         (lambda: ResNet18(num_outputs=0), "num_outputs"),
     ],
@@ -328,3 +329,18 @@ def test_report_cnn_overfits_a_separable_batch(loss_cls, num_classes):
                 break
     assert torch.equal(pred, y), f"not separated after {step} steps"
     assert loss < 0.5 * first, f"loss {first:.3f} -> {loss:.3f} after {step} steps"
+
+
+def test_groupnorm_variant_normalises_each_image_on_its_own():
+    torch.manual_seed(0)
+    net = CNNBN(image_size=32, channels=(8, 16), norm="group", dropout=0.0).train()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    assert sum(isinstance(m, nn.GroupNorm) for m in net.modules()) == 5
+    x = torch.randn(4, 1, 32, 32)
+    alone = net(x[:1])
+    in_batch = net(torch.cat([x[:1], x[1:] * 10 + 3]))[:1]  # other images do not matter
+    assert torch.allclose(alone, in_batch, atol=1e-5)
+    batchnorm = CNNBN(image_size=32, channels=(8, 16), dropout=0.0).train()
+    assert not torch.allclose(
+        batchnorm(x[:1].repeat(2, 1, 1, 1))[:1], batchnorm(torch.cat([x[:1], x[1:2] * 10 + 3]))[:1]
+    )
