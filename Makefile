@@ -49,9 +49,10 @@ data/dataset:
 train: $(STAMP) $(DATA_DEP)  ## train the whole cascade on the real dataset (task=cascade), print 3-class test metrics
 	$(PY) -m xray_lightning.train task=cascade $(ARGS)
 
-train-demo: $(STAMP)  ## a 2-minute cascade on generated synthetic images (no dataset needed)
-	$(PY) -m xray_lightning.data.synthetic logs/synthetic-dataset
-	$(PY) -m xray_lightning.train task=cascade experiment=demo data.root=logs/synthetic-dataset $(ARGS)
+DEMO_DATA := logs/synthetic-demo
+train-demo: $(STAMP)  ## a 1-minute cascade on generated synthetic images (no dataset needed)
+	test -d $(DEMO_DATA) || $(PY) -m xray_lightning.data.synthetic $(DEMO_DATA) --scale 4 --image-size 64
+	$(PY) -m xray_lightning.train experiment=demo data.root=$(DEMO_DATA) $(ARGS)
 
 audit: $(STAMP) $(DATA_DEP)  ## audit the dataset: counts, imbalance, duplicates, bad files, class_distribution.png
 	$(PY) -m xray_lightning.data.audit $${XRAY_DATA_ROOT:-data/dataset} --out outputs/audit $(ARGS)

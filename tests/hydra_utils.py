@@ -40,7 +40,7 @@ def compose_train(
         "trainer.enable_progress_bar=false",
     ]
     if fast:
-        base.append("+trainer.fast_dev_run=true")
+        base.append("trainer.fast_dev_run=true")
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[*base, *overrides], return_hydra_config=True)

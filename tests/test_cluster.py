@@ -239,7 +239,7 @@ def test_sweep_through_a_launcher_writes_its_summary(
             f"hydra/launcher={launcher}",
             "optimizer=adam,sgd",
             f"hydra.sweep.dir={sweep_dir}",
-            "+trainer.fast_dev_run=true",
+            "trainer.fast_dev_run=true",
             *tiny_data(synthetic_root),
         ],
         tmp_path,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from xray_lightning import hardware
 from xray_lightning.modules.classifier import ClassifierModule
+
+log = logging.getLogger(__name__)
 
 
 def build_datamodule(cfg: DictConfig, **overrides: Any) -> pl.LightningDataModule:
@@ -38,7 +43,12 @@ def net_config(cfg: DictConfig, num_outputs: int) -> dict[str, Any]:
 
 
 def build_module(cfg: DictConfig, datamodule: Any) -> ClassifierModule:
-    """The LightningModule of ``cfg.task.module`` with its net (initialised), loss and optimizer."""
+    """The LightningModule of ``cfg.task.module`` with its net (initialised), loss and optimizer.
+
+    ``auto`` precision / channels_last still in ``cfg`` are resolved first (in place).
+    """
+    if hardware.AUTO in (str(cfg.trainer.get("precision")), str(cfg.get("channels_last"))):
+        resolve_hardware(cfg)
     loss_cfg = loss_config(cfg, datamodule)
     loss: nn.Module = instantiate(loss_cfg)
     net_cfg = net_config(cfg, loss.num_logits)
@@ -58,6 +68,7 @@ def build_module(cfg: DictConfig, datamodule: Any) -> ClassifierModule:
         loss_config=loss_cfg,
         preprocess=datamodule.preprocess_spec(),
         channels_last=bool(cfg.get("channels_last", False)),
+        precision=str(cfg.trainer.get("precision")),
     )
 
 
@@ -77,6 +88,67 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """The Trainer of ``cfg.trainer`` with the configured callbacks and loggers."""
     loggers = build_loggers(cfg)
     callbacks = build_callbacks(cfg)
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def checkpoint_settings(ckpt_path: Any) -> dict[str, Any]:
+    """The precision and memory format a checkpoint was trained with (empty if it predates them)."""
+    from xray_lightning.modules.checkpoints import read_checkpoint
+
+    hparams = read_checkpoint(ckpt_path).get("hyper_parameters") or {}
+    keys = ("precision", "channels_last")
+    return {key: hparams[key] for key in keys if hparams.get(key) not in (None, "None", "auto")}
+
+
+def resolve_hardware(cfg: DictConfig) -> dict[str, Any]:
+    """Replace ``trainer.precision: auto`` and ``channels_last: auto`` by this machine's fastest
+    choice (see ``xray_lightning.hardware``), in place; return what was chosen and why.
+
+    Explicit values win. A resumed run (``ckpt_path``) keeps the checkpoint's settings.
+    """
+    requested_precision = cfg.trainer.get("precision", hardware.AUTO)
+    requested_cl = hardware.check_channels_last(cfg.get("channels_last", hardware.AUTO))
+    saved = checkpoint_settings(cfg.ckpt_path) if cfg.get("ckpt_path") else {}
+    accelerator = str(cfg.trainer.get("accelerator", "cpu"))
+    if requested_precision == hardware.AUTO and "precision" in saved:
+        precision, precision_why = str(saved["precision"]), "kept from the checkpoint"
+    else:
+        precision, precision_why = hardware.resolve_precision(requested_precision, accelerator)
+    if requested_cl == hardware.AUTO and "channels_last" in saved:
+        channels_last, cl_why = bool(saved["channels_last"]), "kept from the checkpoint"
+    elif requested_cl == hardware.AUTO:
+        net_cfg = net_config(cfg, 1)
+        device = torch.device("cuda" if accelerator in ("gpu", "cuda") else "cpu")
+        channels_last, cl_why = hardware.probe_channels_last(
+            lambda: instantiate(net_cfg), net_cfg, precision, device, cfg.paths.get("cache_dir")
+        )
+    else:
+        channels_last, cl_why = bool(requested_cl), "set explicitly"
+    with open_dict(cfg):
+        cfg.trainer.precision = precision
+        cfg.channels_last = channels_last
+    cpu = hardware.cpu_info()
+    info = {
+        "precision": precision,
+        "precision_reason": precision_why,
+        "channels_last": channels_last,
+        "channels_last_reason": cl_why,
+        "accelerator": accelerator,
+        "cpu": cpu.model,
+        "isa": cpu.isa,
+        "torch_threads": torch.get_num_threads(),
+    }
+    log.info(
+        "precision %s (%s); channels_last %s (%s); %s, %s",
+        precision,
+        precision_why,
+        channels_last,
+        cl_why,
+        cpu.model,
+        cpu.isa,
+    )
+    return info

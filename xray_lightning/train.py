@@ -10,6 +10,8 @@ import copy
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,16 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from xray_lightning.builders import build_datamodule, build_module, build_trainer
+from xray_lightning.builders import (
+    build_datamodule,
+    build_module,
+    build_trainer,
+    resolve_hardware,
+)
+from xray_lightning.callbacks.job_progress import JobPlan, JobProgressBar
 from xray_lightning.cluster import ddp_launch, is_global_zero, job_threads, leave_process_group
 from xray_lightning.errors import NonFiniteLossError, XrayLightningError
+from xray_lightning.hardware import AUTO
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
 from xray_lightning.runinfo import STAGE_DIRS, write_metrics
@@ -80,14 +89,30 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
     return params
 
 
-def fit_stage(cfg: DictConfig) -> tuple[dict[str, Any], Any]:
-    """Train one classifier in ``cfg.paths.output_dir``; return (result, module or None)."""
+def needs_resolving(cfg: DictConfig) -> bool:
+    return AUTO in (str(cfg.trainer.get("precision")), str(cfg.get("channels_last")))
+
+
+def fit_stage(
+    cfg: DictConfig,
+    hardware: dict[str, Any] | None = None,
+    plan: JobPlan | None = None,
+    later_images: Callable[[dict[str, Any]], int] | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """Train one classifier in ``cfg.paths.output_dir``; return (result, module or None).
+
+    ``plan`` says where this fit sits in the job, for the progress bar; ``later_images`` turns
+    this stage's data summary into the training images of the stages after it (its ETA).
+    """
     run_dir = Path(cfg.paths.output_dir)
     result = base_result(cfg)
     result["run_dir"] = str(run_dir)
     started = time.perf_counter()
     module = trainer = None
     try:
+        if hardware is None or needs_resolving(cfg):
+            hardware = resolve_hardware(cfg)
+        result["hardware"] = hardware
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build_datamodule(cfg)
         result["data"] = datamodule.summary()
@@ -95,6 +120,12 @@ def fit_stage(cfg: DictConfig) -> tuple[dict[str, Any], Any]:
         if cfg.get("ckpt_path"):
             check_compatible(cfg.ckpt_path, module)
         trainer = build_trainer(cfg)
+        plan = plan or JobPlan(name=str(cfg.task.stage))
+        if later_images is not None:
+            plan.later_images = later_images(result["data"])
+        for callback in trainer.callbacks:
+            if isinstance(callback, JobProgressBar):
+                callback.plan = plan
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         result.update(evaluate_best(cfg, trainer, module, datamodule))
         result["status"] = "ok"
@@ -167,8 +198,13 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     modules = {}
     try:
-        for stage in cfg.task.stages:
-            stage_result, module = fit_stage(stage_config(cfg, stage, run_dir))
+        result["hardware"] = hardware = resolve_hardware(cfg)  # once for both stages
+        stages = list(cfg.task.stages)
+        for index, stage in enumerate(stages):
+            stage_cfg = stage_config(cfg, stage, run_dir)
+            plan = JobPlan(stage=index + 1, stages=len(stages), name=stage)
+            later = partial(later_stage_images, cfg, run_dir, stages[index + 1 :])
+            stage_result, module = fit_stage(stage_cfg, hardware, plan, later)
             result["stages"][stage] = summary_of(stage_result)
             if stage_result["status"] != "ok":
                 result.update(status="failed", reason=f"{stage}: {stage_result['reason']}")
@@ -191,6 +227,20 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
         if is_global_zero():
             write_metrics(run_dir, result)
     return result
+
+
+def later_stage_images(
+    cfg: DictConfig, run_dir: Path, later: list[str], summary: dict[str, Any]
+) -> int:
+    """Training images x epochs of the cascade stages after this one, from this stage's data
+    summary: stage 2 trains on the infected images of the same train split."""
+    train = summary.get("train", {})
+    infected = sum(count for name, count in train.items() if name != "normal")
+    images = 0
+    for stage in later:
+        epochs = stage_config(cfg, stage, run_dir).trainer.get("max_epochs") or 1
+        images += infected * max(1, int(epochs))
+    return images
 
 
 def summary_of(stage_result: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def bench_config(
         f"paths.output_dir={output_dir}",
         "trainer.enable_progress_bar=false",
         "+trainer.enable_checkpointing=false",
-        "+trainer.limit_val_batches=0",
+        "trainer.limit_val_batches=0",
     ]
     if device.type == "cuda":
         base.append("trainer=gpu")

@@ -4,5 +4,6 @@ from xray_lightning.callbacks.ema import EMAWeights
 from xray_lightning.callbacks.epoch_seed import EpochSeed
 from xray_lightning.callbacks.epoch_summary import EpochSummary
 from xray_lightning.callbacks.finite_loss import FiniteLossGuard
+from xray_lightning.callbacks.job_progress import JobProgressBar
 
-__all__ = ["EMAWeights", "EpochSeed", "EpochSummary", "FiniteLossGuard"]
+__all__ = ["EMAWeights", "EpochSeed", "EpochSummary", "FiniteLossGuard", "JobProgressBar"]

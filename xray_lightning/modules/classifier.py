@@ -32,6 +32,8 @@ class ClassifierModule(pl.LightningModule):
     The module receives built objects (net, loss, partial optimizer/scheduler) and keeps the plain
     configs it was built from (``net_config``, ``loss_config``, ``preprocess``) in its
     hyper-parameters, so a checkpoint alone is enough to rebuild it (see ``modules.checkpoints``).
+    ``precision`` and ``channels_last`` record what the run trained with (``auto`` resolved), so a
+    resumed run keeps them.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class ClassifierModule(pl.LightningModule):
         loss_config: dict | None = None,
         preprocess: dict | None = None,
         channels_last: bool = False,
+        precision: str | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 < threshold < 1.0:
