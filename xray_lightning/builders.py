@@ -73,9 +73,13 @@ def build_module(cfg: DictConfig, datamodule: Any) -> ClassifierModule:
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
-    """Every entry of ``cfg.callbacks`` that has a ``_target_`` (null entries switch one off)."""
+    """Every entry of ``cfg.callbacks`` that has a ``_target_`` (null entries switch one off),
+    less the progress bar when ``trainer.enable_progress_bar`` is false."""
     entries = cfg.get("callbacks") or {}
-    return [instantiate(entry) for entry in entries.values() if entry and "_target_" in entry]
+    callbacks = [instantiate(entry) for entry in entries.values() if entry and "_target_" in entry]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it cannot show
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    return callbacks
 
 
 def build_loggers(cfg: DictConfig) -> list[Any]:
@@ -88,8 +92,6 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """The Trainer of ``cfg.trainer`` with the configured callbacks and loggers."""
     loggers = build_loggers(cfg)
     callbacks = build_callbacks(cfg)
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -37,8 +37,13 @@ def load_average() -> list[float]:
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
+    from xray_lightning.hardware import cpu_info
+
+    cpu = cpu_info()
     info: dict[str, Any] = {
         "cpu": cpu_model(),
+        "isa": cpu.isa,  # AVX2 / AVX512 / AVX512_BF16 / AMX: what decides the fast precision
+        "native_bf16": cpu.native_bf16,
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -1,8 +1,8 @@
 """The naive baseline, done the report's way: one JPEG opened with PIL per item in a standard
 ``Dataset`` + ``DataLoader``, and a plain fp32 PyTorch loop (no Lightning, no autocast, default
 memory format, torch's default Adam kernel). Same network, loss and optimiser algorithm as our
-path; only the machinery differs (ours: in-memory batches, bf16 autocast, channels_last, the fused
-Adam kernel)."""
+path; only the machinery differs (ours: in-memory batches, the precision and memory format
+``auto`` picks for the machine, the fused Adam kernel)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Our training path, as ``python -m xray_lightning.train`` runs it: the composed config tree
-(bf16-mixed autocast and channels_last by default), ``XrayDataModule`` and the LightningModule
-through a ``pl.Trainer``, timed by a callback over a fixed number of batches after warm-up."""
+(precision and channels_last ``auto``: resolved for this machine), ``XrayDataModule`` and the
+LightningModule through a ``pl.Trainer``, timed by a callback over a fixed number of batches
+after warm-up."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from xray_lightning.builders import build_callbacks, build_datamodule, build_mod
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 BF16_PRECISIONS = ("bf16-mixed", "bf16", "bf16-true")
+MAIN_JOB = "fast"  # --models fast: experiment=fast's network, input size and data settings
 
 
 def bench_config(
@@ -34,9 +36,10 @@ def bench_config(
 ) -> DictConfig:
     """``conf/train.yaml`` for stage 1 with this model and batch size; nothing written but the
     trainer's default root (no logger, no checkpoints, no progress bar)."""
+    selection = ["experiment=fast"] if model == MAIN_JOB else [f"model={model}"]
     base = [
         f"data.root={root}",
-        f"model={model}",
+        *selection,
         f"data.batch_size={batch_size}",
         f"paths.output_dir={output_dir}",
         "trainer.enable_progress_bar=false",

@@ -1,13 +1,13 @@
 """Training and inference speed: our Lightning path vs the report's naive way, per model.
 
-    python -m xray_lightning.bench.train [--models cnn cnn_bn] [--batch-size 32]
+    python -m xray_lightning.bench.train [--models cnn fast cnn_bn] [--batch-size 32]
         [--limit-batches 20] [--warmup-batches 3] [--repeats 3] [--max-load 2.5]
         [--device cpu|cuda] [--data-on-device] [--compile MODE] [--epochs N]
         [--root DIR | --synthetic] [--out results.json] [--json]
 
 For each model and repeat: training images/s, inference images/s, epoch wall time and peak
 memory of (1) our path (``xray_lightning.bench.ours``: the composed config, XrayDataModule and
-the LightningModule through a pl.Trainer, bf16-mixed + channels_last as configured) and (2) the
+the LightningModule through a pl.Trainer, precision and memory format ``auto``) and (2) the
 naive baseline (``xray_lightning.bench.naive``: PIL per image in a standard DataLoader, plain
 fp32 loop). Every measurement carries the load average before and after it; the summary is the
 median over repeats. ``--limit-batches 0`` times whole epochs (``--epochs`` of them; the epoch
@@ -39,6 +39,7 @@ from xray_lightning.bench.naive import (
     train_plain,
 )
 from xray_lightning.bench.ours import bench_config, infer_ours, train_ours
+from xray_lightning.builders import resolve_hardware
 from xray_lightning.errors import XrayLightningError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,13 +88,31 @@ def measure(
     def record(path: str, kind: str, result: dict[str, Any], memory: PeakMemory, load0) -> None:
         public = {k: v for k, v in result.items() if not k.startswith("_")}
         load = [load0, load_average()[0] if load_average() else None]
+        if path == "ours":
+            fmt = {"precision": hardware["precision"], "channels_last": hardware["channels_last"]}
+        else:
+            fmt = {"precision": "32-true", "channels_last": False}
         records.append(
-            {"model": model, "path": path, "kind": kind, **public, **memory.as_dict(), "load": load}
+            {
+                "model": model,
+                "path": path,
+                "kind": kind,
+                **public,
+                **fmt,
+                **memory.as_dict(),
+                "load": load,
+            }
         )
         rate = f"{public['img_s']:8.1f} img/s"
         print(f"  {model:7} {path:9} {kind:5} {rate}  load {load}", flush=True)
 
     cfg = bench_config(root, workdir / "run", model, args.batch_size, device, args.override)
+    hardware = resolve_hardware(cfg)
+    print(
+        f"  {model}: precision {hardware['precision']} ({hardware['precision_reason']}); "
+        f"channels_last {hardware['channels_last']} ({hardware['channels_last_reason']})",
+        flush=True,
+    )
     limit = args.limit_batches or None
     load0 = wait_for_load(args.max_load, args.max_wait)
     with PeakMemory(device) as memory:
@@ -154,6 +173,8 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for rec in records:
         row = rows.setdefault((rec["model"], rec["path"]), {"model": rec["model"]})
         row["path"] = rec["path"]
+        row["precision"] = rec.get("precision")
+        row["memory_format"] = "channels_last" if rec.get("channels_last") else "contiguous"
         row.setdefault(f"{rec['kind']}_img_s_all", []).append(rec["img_s"])
         for key in ("peak_rss_mib", "peak_rss_added_mib"):
             row.setdefault(f"{rec['kind']}_{key}_all", []).append(rec.get(key))
@@ -224,19 +245,21 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any], batch_size: int) 
             parts.append(f"GPU {row['train_peak_gpu_mib']:,.0f}")
         return " / ".join(parts) or "-"
 
-    device = info.get("gpu") or f"{info['cpu']} ({info['cpu_cores']} cores)"
+    device = info.get("gpu") or f"{info['cpu']} ({info['cpu_cores']} cores, {info.get('isa')})"
     lines = [
         f"{device}, batch {batch_size}, torch {info['torch']}, {info['torch_threads']} threads",
         "",
-        "| model | path | train img/s | vs naive | epoch s | infer img/s | vs naive "
-        "| train peak RSS MiB (+added) | load avg (1 min) | repeats |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | path | precision, memory format | train img/s | vs naive | epoch s "
+        "| infer img/s | vs naive | train peak RSS MiB (+added) | load avg (1 min) | repeats |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         load = row.get("load_min_max")
         load_text = f"{load[0]:.1f}–{load[1]:.1f}" if load else "-"
         lines.append(
-            f"| {row['model']} | {row['path']} | {rate(row, 'train')} | {speedup(row, 'train')} "
+            f"| {row['model']} | {row['path']} "
+            f"| {row.get('precision')}, {row.get('memory_format')} "
+            f"| {rate(row, 'train')} | {speedup(row, 'train')} "
             f"| {epoch(row)} | {rate(row, 'infer')} | {speedup(row, 'infer')} | {memory(row)} "
             f"| {load_text} | {row.get('repeats', '-')} |"
         )
@@ -247,7 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m xray_lightning.bench.train", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--models", nargs="+", default=["cnn", "cnn_bn"], help="conf/model names")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["cnn", "fast"],
+        help="conf/model names, or 'fast': the main job's network and settings (experiment=fast)",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-batch-size", type=int, default=256, help="inference batches")
     parser.add_argument(
