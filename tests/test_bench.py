@@ -16,6 +16,7 @@ from xray_lightning.bench.machine import PeakMemory, load_average
 from xray_lightning.bench.ours import BatchTimer
 from xray_lightning.bench.train import BenchError, find_root, main, markdown, summarize
 from xray_lightning.data import XrayDataModule
+from xray_lightning.hardware import cpu_info, resolve_precision
 
 SMALL = ["--models", "cnn", "--batch-size", "8", "--eval-batch-size", "16", "--repeats", "1"]
 SMALL += ["--warmup-batches", "1", "--infer-batches", "1", "--naive-batches", "1"]
@@ -43,7 +44,11 @@ def test_both_paths_are_timed_with_memory_and_load(
         assert len(record["load"]) == 2
     ours = next(r for r in result["records"] if r["path"] == "ours" and r["kind"] == "train")
     assert ours["images"] == 2 * 8  # two timed batches after the warm-up one
-    assert ours["precision"] == "bf16-mixed" and ours["channels_last"] is True
+    # auto, resolved for this machine; the naive loop is plain fp32, default memory format
+    assert ours["precision"] == resolve_precision("auto", "cpu")[0]
+    assert isinstance(ours["channels_last"], bool)
+    assert ours["train_gflop_per_image"] > 0 and ours["achieved_gflops"] > 0
+    assert result["machine"]["isa"] == cpu_info().isa
     train = XrayDataModule(root=synthetic_root).split_labels("train")
     assert ours["train_images_per_epoch"] == len(train)
     row = next(r for r in result["summary"] if r["path"] == "ours")
@@ -81,6 +86,10 @@ def test_summary_is_the_median_over_repeats() -> None:
             "peak_rss_mib": 100.0 + repeat,
             "load": [1.0 + repeat, 2.0],
             "repeat": repeat,
+            "precision": "32-true",
+            "channels_last": path == "ours",
+            "train_gflop_per_image": 1.0,
+            "achieved_gflops": img_s,
         }
 
     records = [record("ours", "train", v, i) for i, v in enumerate([300.0, 100.0, 200.0])]
@@ -94,10 +103,13 @@ def test_summary_is_the_median_over_repeats() -> None:
     assert rows["ours"]["epoch_s_est"] == pytest.approx(4695 / 200.0, abs=0.001)
     assert rows["ours"]["train_peak_rss_mib"] == 102.0
     assert rows["ours"]["load_min_max"] == [1.0, 3.0]
-    table = markdown(
-        list(rows.values()), {"cpu": "x", "cpu_cores": 2, "torch": "t"} | {"torch_threads": 2}, 32
-    )
-    assert "| cnn | ours | 200 (100–300) | 2.5x |" in table
+    assert rows["ours"]["achieved_gflops"] == 200.0  # the median, like img/s
+    machine = {"cpu": "x", "cpu_cores": 2, "torch": "t", "torch_threads": 2, "isa": "AVX2"}
+    machine["peak_fp32"] = {"gflops": 400.0, "formula": "2 cores x 6.25 GHz x 32"}
+    table = markdown(list(rows.values()), machine, 32)
+    assert "x (2 cores, AVX2)" in table and "fp32 peak 400 GFLOP/s" in table
+    assert "| cnn | ours | 32-true, channels_last | 200 (100–300) | 2.5x | 200 (50%) |" in table
+    assert "| cnn | naive_w0 | 32-true, contiguous | 50 (40–60) | - |" in table
 
 
 def test_peak_memory_sees_an_allocation_inside_the_block() -> None:

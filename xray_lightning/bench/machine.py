@@ -49,6 +49,8 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "load_average": load_average(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu_mhz": cpu_mhz(),
+        "peak_fp32": peak_fp32_gflops(torch.get_num_threads()),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -146,3 +148,56 @@ class PeakMemory:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def fp32_flops_per_cycle(flags: frozenset[str]) -> int:
+    """Peak fp32 FLOPs per cycle and core: 2 FMA pipes x vector lanes x 2 (multiply + add).
+
+    AVX-512: 16 lanes, AVX2 + FMA: 8 lanes (Haswell and later, AMD Zen 2-4), AVX: 8 lanes
+    without FMA, SSE: 4 lanes. Some CPUs have one AVX-512 FMA pipe: then the peak is half.
+    """
+    if "avx512f" in flags:
+        return 2 * 16 * 2
+    if "avx2" in flags and "fma" in flags:
+        return 2 * 8 * 2
+    if "avx" in flags:
+        return 2 * 8
+    return 2 * 4
+
+
+def cpu_mhz() -> float | None:
+    """The clock /proc/cpuinfo reports (the base clock on most VMs; turbo may run higher)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def peak_fp32_gflops(threads: int) -> dict[str, Any] | None:
+    """threads x clock x fp32 FLOPs per cycle, with the inputs it was computed from."""
+    from xray_lightning.hardware import cpu_info
+
+    mhz = cpu_mhz()
+    if mhz is None:
+        return None
+    per_cycle = fp32_flops_per_cycle(cpu_info().flags)
+    return {
+        "gflops": round(threads * mhz / 1000 * per_cycle, 1),
+        "formula": f"{threads} cores x {mhz / 1000:.2f} GHz x {per_cycle} fp32 FLOP/cycle",
+    }
+
+
+def train_flops_per_image(net: torch.nn.Module, image_size: int, in_channels: int = 1) -> float:
+    """FLOPs of one training step (forward + backward) per image, counted by PyTorch's
+    ``FlopCounterMode`` (a multiply-add is 2 FLOPs); the optimizer step is not counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    images = torch.randn(2, in_channels, image_size, image_size)
+    net = net.train()
+    with FlopCounterMode(display=False) as counter:
+        net(images).float().sum().backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 2

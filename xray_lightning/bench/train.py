@@ -30,7 +30,13 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
-from xray_lightning.bench.machine import PeakMemory, load_average, machine_info, wait_for_load
+from xray_lightning.bench.machine import (
+    PeakMemory,
+    load_average,
+    machine_info,
+    train_flops_per_image,
+    wait_for_load,
+)
 from xray_lightning.bench.naive import (
     PILImageDataset,
     infer_plain,
@@ -136,6 +142,11 @@ def measure(
     spec = datamodule.preprocess_spec()
     paths, labels = datamodule.split_paths("train"), datamodule.split_labels("train")
     net_config = dict(module.hparams.net_config)
+    flops = train_flops_per_image(instantiate(net_config), int(spec["image_size"]))
+    for rec in records:
+        if rec["kind"] == "train":
+            rec["train_gflop_per_image"] = round(flops / 1e9, 4)
+            rec["achieved_gflops"] = round(flops * rec["img_s"] / 1e9, 1)
     del ours, module, datamodule
     gc.collect()
     transform = pil_transform(spec["image_size"], spec["mean"], spec["std"])
@@ -153,6 +164,8 @@ def measure(
                     net, loader, device, cfg.optimizer.lr, args.warmup_batches, naive_batches
                 )
             result["train_images_per_epoch"] = len(dataset)
+            result["train_gflop_per_image"] = round(flops / 1e9, 4)
+            result["achieved_gflops"] = round(flops * result["img_s"] / 1e9, 1)
             record(name, "train", result, memory, load0)
         if args.infer_batches:
             load0 = wait_for_load(args.max_load, args.max_wait)
@@ -181,6 +194,9 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if rec.get("peak_gpu_mib") is not None:
             row.setdefault(f"{rec['kind']}_peak_gpu_mib_all", []).append(rec["peak_gpu_mib"])
         row.setdefault("load_all", []).extend(x for x in rec["load"] if x is not None)
+        if rec.get("achieved_gflops") is not None:
+            row.setdefault("achieved_gflops_all", []).append(rec["achieved_gflops"])
+            row["train_gflop_per_image"] = rec["train_gflop_per_image"]
         if rec["kind"] == "train":
             epochs = rec.get("epoch_s") or []
             measured = epochs[1:] if rec.get("full_epochs") and len(epochs) > 1 else []
@@ -202,7 +218,8 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     if "epoch" in name:
                         row[name] = _median(values, 3)
                     else:
-                        row[name] = _median(values) if "img_s" in name else max(values)
+                        median = "img_s" in name or "gflops" in name
+                        row[name] = _median(values) if median else max(values)
                     if "img_s" in name:
                         row[f"{name}_min_max"] = [min(values), max(values)]
                         row["repeats"] = len(values)
@@ -245,13 +262,27 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any], batch_size: int) 
             parts.append(f"GPU {row['train_peak_gpu_mib']:,.0f}")
         return " / ".join(parts) or "-"
 
+    def gflops(row: dict) -> str:
+        if row.get("achieved_gflops") is None:
+            return "-"
+        text = f"{row['achieved_gflops']:.0f}"
+        if peak and not info.get("gpu"):
+            text += f" ({100 * row['achieved_gflops'] / peak['gflops']:.0f}%)"
+        return text
+
+    peak = info.get("peak_fp32")
     device = info.get("gpu") or f"{info['cpu']} ({info['cpu_cores']} cores, {info.get('isa')})"
     lines = [
         f"{device}, batch {batch_size}, torch {info['torch']}, {info['torch_threads']} threads",
+    ]
+    if peak and not info.get("gpu"):
+        lines.append(f"fp32 peak {peak['gflops']:.0f} GFLOP/s = {peak['formula']}")
+    lines += [
         "",
-        "| model | path | precision, memory format | train img/s | vs naive | epoch s "
-        "| infer img/s | vs naive | train peak RSS MiB (+added) | load avg (1 min) | repeats |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | path | precision, memory format | train img/s | vs naive | train GFLOP/s "
+        "(% of peak) | epoch s | infer img/s | vs naive | train peak RSS MiB (+added) "
+        "| load avg (1 min) | repeats |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         load = row.get("load_min_max")
@@ -259,7 +290,7 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any], batch_size: int) 
         lines.append(
             f"| {row['model']} | {row['path']} "
             f"| {row.get('precision')}, {row.get('memory_format')} "
-            f"| {rate(row, 'train')} | {speedup(row, 'train')} "
+            f"| {rate(row, 'train')} | {speedup(row, 'train')} | {gflops(row)} "
             f"| {epoch(row)} | {rate(row, 'infer')} | {speedup(row, 'infer')} | {memory(row)} "
             f"| {load_text} | {row.get('repeats', '-')} |"
         )
