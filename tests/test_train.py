@@ -78,19 +78,17 @@ def cascade_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained_cascade(cascade_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("cascade")
-    overrides = [
-        "task=cascade",
-        "trainer.max_epochs=8",
-        "optimizer.lr=0.002",
-        "seed=3",
-    ]
+    overrides = ["experiment=demo", "seed=3"]  # make train-demo's recipe (8 epochs per stage)
     result = run(compose_train(cascade_root, run_dir, overrides, fast=False))
     assert result["status"] == "ok", result["reason"]
     return run_dir
 
 
-def test_short_cascade_beats_chance(trained_cascade: Path) -> None:
+def test_demo_cascade_learns(trained_cascade: Path) -> None:
+    """make train-demo must visibly learn: far above chance, not one class for every image."""
     saved = read_json(trained_cascade / "metrics.json")
+    assert saved["choices"]["experiment"] == "demo" or "experiment=demo" in saved["overrides"]
+    assert min(saved["metrics"][f"test/recall_{c}"] for c in ("normal", "non_covid", "covid")) > 0.5
     # 3 balanced test classes: chance is 1/3; a learnt cascade is far above it
     assert saved["metrics"]["test/acc"] >= 0.75
     assert saved["metrics"]["test/stage1/acc"] >= 0.7
