@@ -6,11 +6,70 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
+from torch import nn
 
+from xray_lightning import losses, models
 from xray_lightning.errors import CheckpointError
 
 BINARY_STAGES = ("normal_vs_infected", "covid_vs_noncovid")
+# A checkpoint is data from a stranger: it names a class of these registries and plain keyword
+# values, and never chooses the code that runs (no hydra.utils.instantiate on its contents).
+NETS: dict[str, type[nn.Module]] = {
+    "cnn": models.ReportCNN,
+    "cnn_bn": models.CNNBN,
+    "resnet18": models.ResNet18,
+}
+LOSSES: dict[str, type[nn.Module]] = {
+    "bce": losses.BCELoss,
+    "ce": losses.CrossEntropyLoss,
+    "hinge": losses.HingeLoss,
+    "squared_hinge": losses.SquaredHingeLoss,
+}
+PLAIN = (bool, int, float, str, type(None))
+
+
+def _registered(registry: dict[str, type[nn.Module]], target: Any) -> type[nn.Module] | None:
+    """The class a config's ``name`` or ``_target_`` denotes, if it is a registered one."""
+    for name, cls in registry.items():
+        paths = {name, f"{cls.__module__}.{cls.__qualname__}"}
+        paths.add(f"{cls.__module__.rsplit('.', 1)[0]}.{cls.__qualname__}")  # package re-export
+        if target in paths:
+            return cls
+    return None
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(item) for item in value)
+    return isinstance(value, PLAIN)
+
+
+def build_registered(
+    config: Any, registry: dict[str, type[nn.Module]], key: str, path: str | Path
+) -> nn.Module:
+    """``registry[config's name](**plain keyword values)``, or :class:`CheckpointError`."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: hyper_parameters.{key} is not a mapping")
+    target = config.get("name", config.get("_target_"))
+    cls = _registered(registry, target)
+    if cls is None:
+        raise CheckpointError(
+            f"{path}: hyper_parameters.{key} names {target!r}, which is not a registered class "
+            f"(allowed: {', '.join(registry)}); a checkpoint never chooses the code that runs"
+        )
+    kwargs = {k: v for k, v in config.items() if k not in ("_target_", "name")}
+    for name, value in kwargs.items():
+        if not _plain(value):
+            raise CheckpointError(
+                f"{path}: hyper_parameters.{key}.{name} must be a plain value (number, string, "
+                f"bool, null or a list of them); got {type(value).__name__}"
+            )
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(
+            f"{path}: hyper_parameters.{key} does not build a {cls.__name__}: {error}"
+        ) from None
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -57,8 +116,8 @@ def load_classifier(path: str | Path, expected_stage: str | None = None):
             f"{path} holds a {describe(hparams)}, but a {expected_stage} checkpoint was expected"
         )
     module_class = BinaryClassifier if stage in BINARY_STAGES else MulticlassClassifier
-    net = instantiate(hparams["net_config"])
-    loss = instantiate(hparams["loss_config"])
+    net = build_registered(hparams["net_config"], NETS, "net_config", path)
+    loss = build_registered(hparams.get("loss_config"), LOSSES, "loss_config", path)
     module = module_class(net=net, loss=loss, **_constructor_hparams(hparams))
     try:
         module.load_state_dict(checkpoint["state_dict"])
