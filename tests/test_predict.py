@@ -58,7 +58,12 @@ def test_json_rows_and_exit_code_on_a_mixed_folder(
         row = rows[name]
         assert set(row) == {"path", "label", "p_infected", "p_covid", "error"}
         assert row["error"] is None and row["label"] in LABELS
-        assert 0.0 <= row["p_infected"] <= 1.0 and 0.0 <= row["p_covid"] <= 1.0
+        assert 0.0 <= row["p_infected"] <= 1.0
+        # p_covid = P(covid | infected), given only for images called infected
+        if row["label"] == "normal":
+            assert row["p_covid"] is None
+        else:
+            assert 0.0 <= row["p_covid"] <= 1.0
     assert "truncated" in rows["broken.jpg"]["error"] and rows["broken.jpg"]["label"] is None
     assert "not an image" in rows["notes.txt"]["error"]
     assert "2 of 6 file(s)" in captured.err
@@ -103,13 +108,13 @@ def test_prediction_is_batched(trained: tuple[Path, Path], tmp_path: Path) -> No
     stage1, stage2, _ = cascade_checkpoints(run_dir)
     cascade = CascadeModule.from_checkpoints(stage1, stage2)
     calls: list[int] = []
-    original = cascade.predict_proba
+    original = cascade.label_proba
 
     def counting(images: torch.Tensor):
         calls.append(len(images))
         return original(images)
 
-    cascade.predict_proba = counting  # type: ignore[method-assign]
+    cascade.label_proba = counting  # type: ignore[method-assign]
     files = sorted((root / "train").rglob("*.jpg"))[:50]
     rows = list(predict_files(cascade, files, batch_size=16))
     assert len(rows) == 50 and all(r.error is None for r in rows)

@@ -117,7 +117,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     source = resolve_source(args)
     cascade = CascadeModule.from_checkpoints(
-        source["stage1"], source["stage2"], **source["thresholds"]
+        source["stage1"], source["stage2"], **source["thresholds"], fold_bn=True
     ).float()
     datamodule = XrayDataModule(**data_kwargs(source, cascade, args))
     datamodule.setup("test")

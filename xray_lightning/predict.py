@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -50,7 +51,8 @@ class Row:
     def text(self) -> str:
         if self.error is not None:
             return f"{self.path}\terror\t-\t-\t{self.error}"
-        return f"{self.path}\t{self.label}\t{self.p_infected:.4f}\t{self.p_covid:.4f}"
+        covid = "-" if self.p_covid is None else f"{self.p_covid:.4f}"
+        return f"{self.path}\t{self.label}\t{self.p_infected:.4f}\t{covid}"
 
 
 def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, float]]:
@@ -93,7 +95,7 @@ def load_cascade(args: argparse.Namespace) -> CascadeModule:
         stage1, stage2 = args.stage1, args.stage2
     t1 = args.t1 if args.t1 is not None else thresholds.get("t1")
     t2 = args.t2 if args.t2 is not None else thresholds.get("t2")
-    return CascadeModule.from_checkpoints(stage1, stage2, t1=t1, t2=t2)
+    return CascadeModule.from_checkpoints(stage1, stage2, t1=t1, t2=t2, fold_bn=True)
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -134,13 +136,14 @@ def predict_files(
                 rows.append(Row(str(path), None, None, None, error.reason))
         if images:
             inputs = prepare_batch(torch.stack(images), spec)
-            p_inf, p_cov = cascade.predict_proba(inputs)
+            p_inf, p_cov = cascade.label_proba(inputs)  # stage 2 only where stage 1 says infected
             labels = cascade.decide(p_inf, p_cov)
             good = iter(zip(labels.tolist(), p_inf.tolist(), p_cov.tolist(), strict=True))
         for path, row in zip(chunk, rows, strict=True):
             if row is None:
                 label, a, b = next(good)
-                row = Row(str(path), names[label], round(a, 6), round(b, 6))
+                covid = None if math.isnan(b) else round(b, 6)  # only for images called infected
+                row = Row(str(path), names[label], round(a, 6), covid)
             yield row
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from xray_lightning.errors import CheckpointError
+from xray_lightning.models.fusion import fold_batchnorm
 from xray_lightning.modules.binary import BinaryClassifier
 from xray_lightning.modules.checkpoints import load_classifier
 from xray_lightning.modules.metrics import binary_metrics, confusion_matrix, multiclass_metrics
@@ -73,22 +74,39 @@ class CascadeModule(pl.LightningModule):
         t1: float | None = None,
         t2: float | None = None,
         eval_splits: Sequence[str] = ("test",),
+        fold_bn: bool = False,
     ) -> CascadeModule:
         """Rebuild a trained cascade from its two stage checkpoints, without retraining.
 
-        Thresholds default to each stage's own decision threshold.
+        Thresholds default to each stage's own decision threshold. ``fold_bn`` folds BatchNorm
+        into the convolutions (``models.fusion``): faster labelling, frozen weights.
         """
         stage1 = load_classifier(stage1_ckpt, expected_stage="normal_vs_infected")
         stage2 = load_classifier(stage2_ckpt, expected_stage="covid_vs_noncovid")
         t1 = stage1.hparams.threshold if t1 is None else t1
         t2 = stage2.hparams.threshold if t2 is None else t2
-        return cls(stage1, stage2, t1=t1, t2=t2, eval_splits=eval_splits).eval()
+        cascade = cls(stage1, stage2, t1=t1, t2=t2, eval_splits=eval_splits).eval()
+        if fold_bn:
+            fold_batchnorm(cascade.stage1.net)
+            fold_batchnorm(cascade.stage2.net)
+        return cascade
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
     def predict_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(p_infected, p_covid) for each image; p_covid is stage 2's output for every image."""
         return self.stage1.predict_proba(images), self.stage2.predict_proba(images)
+
+    @torch.no_grad()
+    def label_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(p_infected, p_covid) where stage 2 runs only on the images stage 1 calls infected
+        (p_covid is NaN for the others): what labelling new images needs, at less cost."""
+        p_infected = self.stage1.predict_proba(images)
+        p_covid = torch.full_like(p_infected, float("nan"))
+        infected = p_infected >= self.t1
+        if bool(infected.any()):
+            p_covid[infected] = self.stage2.predict_proba(images[infected])
+        return p_infected, p_covid
 
     def decide(self, p_infected: torch.Tensor, p_covid: torch.Tensor) -> torch.Tensor:
         """3-class labels (0 normal, 1 non-covid, 2 covid) from the two stages' probabilities."""

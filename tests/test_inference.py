@@ -1,0 +1,59 @@
+"""Faster labelling: BatchNorm folded into the convolutions, stage 2 only where it is needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from xray_lightning.models import CNNBN, ResNet18
+from xray_lightning.models.fusion import fold_batchnorm
+from xray_lightning.modules import CascadeModule
+
+REPO = Path(__file__).resolve().parents[1]
+BEST = REPO / "experiments" / "best"
+
+
+def trained_like(net: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics and affine parameters, as after training."""
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+@pytest.mark.parametrize("make", [lambda: CNNBN(image_size=64), lambda: ResNet18(image_size=64)])
+def test_folding_keeps_the_outputs(make) -> None:
+    torch.manual_seed(0)
+    net = trained_like(make())
+    images = torch.randn(4, 1, 64, 64)
+    with torch.no_grad():
+        before = net(images)
+        folded = fold_batchnorm(net)
+        after = net(images)
+    assert folded > 0
+    assert torch.allclose(before, after, atol=1e-4, rtol=1e-4)
+
+
+def test_folding_refuses_a_training_network() -> None:
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(CNNBN(image_size=64).train())
+
+
+def test_label_proba_runs_stage_2_only_on_images_called_infected() -> None:
+    cascade = CascadeModule.from_checkpoints(BEST / "stage1.ckpt", BEST / "stage2.ckpt")
+    torch.manual_seed(1)
+    images = torch.randn(16, 1, 150, 150)
+    p_inf, p_cov_all = cascade.predict_proba(images)
+    cascade.t1 = float(p_inf.median())  # both sides of the threshold, whatever the inputs
+    q_inf, q_cov = cascade.label_proba(images)
+    infected = p_inf >= cascade.t1
+    assert 0 < int(infected.sum()) < 16
+    assert torch.equal(p_inf, q_inf)
+    assert torch.isnan(q_cov[~infected]).all()
+    assert torch.allclose(q_cov[infected], p_cov_all[infected], atol=1e-5)
+    assert torch.equal(cascade.decide(q_inf, q_cov), cascade(images))
