@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from xray_lightning.durable import write_text_atomic
 
 METRICS_FILE = "metrics.json"
 # where a cascade run keeps each stage's own run dir
@@ -31,13 +32,9 @@ def to_jsonable(value: Any) -> Any:
 
 
 def write_metrics(run_dir: str | Path, result: dict[str, Any]) -> Path:
-    """Write ``run_dir/metrics.json`` (tmp file + rename, so a reader never sees half a file)."""
+    """Write ``run_dir/metrics.json`` atomically and durably (``xray_lightning.durable``)."""
     path = Path(run_dir) / METRICS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(to_jsonable(result), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(to_jsonable(result), indent=2) + "\n")
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
