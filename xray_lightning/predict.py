@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -98,16 +99,48 @@ def load_cascade(args: argparse.Namespace) -> CascadeModule:
     return CascadeModule.from_checkpoints(stage1, stage2, t1=t1, t2=t2, fold_bn=True)
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Each file given, and every non-hidden file under each folder given (sorted)."""
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | tuple[Path, str]]:
+    """Each path given, and every non-hidden file under each folder given (sorted), or
+    ``(path, reason)`` for what cannot be walked: a symlink loop, an unreadable folder, a path
+    past the length limit. Symlinked folders are followed once (a loop is reported, not walked)."""
     for path in map(Path, paths):
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.is_file() and not hidden:
-                    yield child
+            yield from _walk(path, path, {_identity(path)})
         else:
             yield path
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _walk(root: Path, folder: Path, ancestors: set) -> Iterator[Path | tuple[Path, str]]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as error:
+        yield folder, f"cannot read the folder ({error.strerror or error})"
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        child = Path(entry.path)
+        try:
+            is_dir = entry.is_dir()  # follows symlinks
+        except OSError as error:
+            yield child, f"cannot read ({error.strerror or error})"
+            continue
+        if not is_dir:
+            yield child
+            continue
+        identity = _identity(child)
+        if identity in ancestors:
+            yield child, "symlink loop (a folder inside itself): not walked"
+            continue
+        yield from _walk(root, child, ancestors | {identity})
 
 
 def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
@@ -117,7 +150,7 @@ def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
 
 @torch.inference_mode()
 def predict_files(
-    cascade: CascadeModule, files: Sequence[str | Path], batch_size: int = 128
+    cascade: CascadeModule, files: Sequence[str | Path | tuple[Path, str]], batch_size: int = 128
 ) -> Iterator[Row]:
     """Rows in the order of ``files``: decoded as in training, batched through the cascade."""
     spec = cascade.preprocess
@@ -125,10 +158,14 @@ def predict_files(
         raise CheckpointError("the stage checkpoints carry no preprocess spec (hparams.preprocess)")
     side = int(spec["image_size"])
     names = cascade.class_names
-    for chunk in _batches([Path(f) for f in files], batch_size):
+    items = [f if isinstance(f, tuple) else Path(f) for f in files]
+    for chunk in _batches(items, batch_size):
         rows: list[Row | None] = []
         images: list[torch.Tensor] = []
         for path in chunk:
+            if isinstance(path, tuple):  # iter_files could not walk it
+                rows.append(Row(str(path[0]), None, None, None, path[1]))
+                continue
             try:
                 images.append(load_image(path, side, expect_size=None, expect_mode=None))
                 rows.append(None)
