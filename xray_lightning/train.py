@@ -7,10 +7,12 @@ trains stage 1, then stage 2 (each in its own sub-folder), then tests the cascad
 from __future__ import annotations
 
 import copy
+import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,13 @@ from xray_lightning.errors import NonFiniteLossError, XrayLightningError
 from xray_lightning.hardware import AUTO
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
-from xray_lightning.runinfo import STAGE_DIRS, write_metrics
+from xray_lightning.runinfo import STAGE_DIRS, read_metrics, write_metrics
+from xray_lightning.runlock import RunLock
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 USER_ERRORS = (XrayLightningError, ValueError, FileNotFoundError)
+# every command: 0 ok, 1 some inputs (here: the run) failed, 2 usage/config/checkpoint, 130 Ctrl-C
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # conf/hydra/launcher/<plugin name>.yaml presets extend the plugins' schemas of the same name on
 # purpose (typed, validated); Hydra 1.3 still does that but warns on every run.
 warnings.filterwarnings(
@@ -109,6 +114,7 @@ def fit_stage(
     result["run_dir"] = str(run_dir)
     started = time.perf_counter()
     module = trainer = None
+    fitting = False  # a run that fails before training never replaces a finished run's record
     try:
         if hardware is None or needs_resolving(cfg):
             hardware = resolve_hardware(cfg)
@@ -126,19 +132,24 @@ def fit_stage(
         for callback in trainer.callbacks:
             if isinstance(callback, JobProgressBar):
                 callback.plan = plan
+        fitting = True
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        if trainer.interrupted:
+            raise KeyboardInterrupt
         result.update(evaluate_best(cfg, trainer, module, datamodule))
         result["status"] = "ok"
     except NonFiniteLossError as error:
         # A diverged run is a result (a failed row in a sweep), not a crash.
         result.update(status="failed", reason=str(error))
     except BaseException as error:
-        result.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        result.update(failure(error, trainer))
+        if result["status"] == "interrupted" and not isinstance(error, KeyboardInterrupt):
+            raise KeyboardInterrupt from error  # Lightning turns Ctrl-C into SystemExit(1)
         raise
     finally:
         result["wall_time_s"] = round(time.perf_counter() - started, 2)
-        if is_global_zero():  # under DDP every rank gets here; one writes
-            write_metrics(run_dir, result)
+        if is_global_zero() and (fitting or not finished_ok(run_dir)):
+            write_metrics(run_dir, result)  # under DDP every rank gets here; one writes
     if trainer is not None and is_global_zero():
         log_final_hparams(trainer, result)
     return result, module
@@ -220,11 +231,12 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
         result["status"] = "ok"
     except BaseException as error:
         if result["status"] == "running":
-            result.update(status="failed", reason=f"{type(error).__name__}: {error}")
+            result.update(failure(error))
         raise
     finally:
         result["wall_time_s"] = round(time.perf_counter() - started, 2)
-        if is_global_zero():
+        began = bool(result["stages"])
+        if is_global_zero() and (began or not finished_ok(run_dir)):
             write_metrics(run_dir, result)
     return result
 
@@ -241,6 +253,27 @@ def later_stage_images(
         epochs = stage_config(cfg, stage, run_dir).trainer.get("max_epochs") or 1
         images += infected * max(1, int(epochs))
     return images
+
+
+def failure(error: BaseException, trainer: Any = None) -> dict[str, Any]:
+    """The status and reason a run that raised records: ``interrupted`` for Ctrl-C/SIGTERM."""
+    interrupted = isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, SystemExit) and trainer is not None and trainer.interrupted
+    )
+    if interrupted:
+        return {
+            "status": "interrupted",
+            "reason": "interrupted (SIGINT/SIGTERM); resume from last.ckpt",
+        }
+    return {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
+
+
+def finished_ok(run_dir: Path) -> bool:
+    """Whether ``run_dir`` already holds a finished run's metrics.json (status ok)."""
+    try:
+        return read_metrics(run_dir).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
 
 
 def summary_of(stage_result: dict[str, Any]) -> dict[str, Any]:
@@ -305,10 +338,11 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Run the configured task and return what its metrics.json holds."""
-    if cfg.task.name == "cascade":
-        return train_cascade(cfg)
-    return fit_stage(cfg)[0]
+    """Run the configured task and return what its metrics.json holds (one writer per run dir)."""
+    with RunLock(cfg.paths.output_dir):
+        if cfg.task.name == "cascade":
+            return train_cascade(cfg)
+        return fit_stage(cfg)[0]
 
 
 def print_outcome(result: dict[str, Any]) -> None:
@@ -332,6 +366,24 @@ def print_outcome(result: dict[str, Any]) -> None:
     print("\n".join(lines))
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's stop, ``kill``) ends the run as Ctrl-C does: recorded, exit 130."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (e.g. a launcher's worker thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
@@ -340,17 +392,23 @@ def main(cfg: DictConfig) -> float | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     job_threads()  # parallel sweep jobs share the cores
     try:
-        with ddp_launch():  # DDP ranks re-run this very job, in its run dir
+        with ddp_launch(), sigterm_as_interrupt():  # DDP ranks re-run this job, in its run dir
             result = run(cfg)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         if multirun:
             raise
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the run is recorded as interrupted; resume from its last.ckpt",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     if is_global_zero():
         print_outcome(result)
     if result["status"] != "ok" and not multirun:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
     optimized = cfg.get("optimized_metric")
     return result.get("metrics", {}).get(optimized) if optimized else None
 
