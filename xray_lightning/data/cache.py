@@ -1,8 +1,10 @@
 """Decode every image file once into one uint8 tensor, with an optional content-keyed disk cache.
 
 The cache key hashes the files' relative paths, their content digests and the decode parameters,
-so any change to a file (or to image_size/expect_*) misses. Cache files are written atomically
-(temporary file + rename) under ``cache_dir``, never under the data root.
+so any change to a file (or to image_size/expect_*) misses. Each cache file also stores a digest
+of its own payload, checked on load: a corrupted cache file is rebuilt (one warning), never used.
+Cache files are written atomically (temporary file + rename) under ``cache_dir``, never under
+the data root.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from .errors import BadImageError
 from .images import decode_image
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the payload carries its own digest, checked on every load
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -114,16 +116,32 @@ def _decode_all(
     return images, dict(sorted(bad.items()))
 
 
+def payload_digest(images: torch.Tensor, bad: dict[int, str]) -> str:
+    """Digest of a cache payload: the decoded pixels and the bad-file reasons. The cache key
+    covers the source files; this covers the cache file itself (a flipped byte misses)."""
+    h = hashlib.sha256()  # SHA-NI makes it the fastest here (~0.17 s for the real 132 MB)
+    h.update(memoryview(images.contiguous().numpy()).cast("B"))  # no copy of the pixels
+    h.update(json.dumps(sorted(bad.items())).encode())
+    return h.hexdigest()
+
+
 def _load_cache(path: Path, n: int, image_size: int) -> tuple[torch.Tensor, dict[int, str]] | None:
     try:
         blob = torch.load(path, weights_only=True)
         images = blob["images"]
         bad = {int(i): str(r) for i, r in zip(blob["bad_idx"], blob["bad_reasons"], strict=True)}
+        stored = blob["payload_digest"]
     except Exception as exc:  # noqa: BLE001 - any unreadable cache is rebuilt
         warnings.warn(f"Ignoring unreadable cache file {path}: {exc}", stacklevel=3)
         return None
     if images.dtype != torch.uint8 or tuple(images.shape) != (n, image_size, image_size):
         warnings.warn(f"Ignoring cache file {path}: unexpected shape/dtype", stacklevel=3)
+        return None
+    if payload_digest(images, bad) != stored:
+        warnings.warn(
+            f"Cache file {path} failed its integrity check (payload digest): rebuilding it",
+            stacklevel=3,
+        )
         return None
     return images, bad
 
@@ -134,6 +152,7 @@ def _save_cache(path: Path, images: torch.Tensor, bad: dict[int, str]) -> None:
         "images": images,
         "bad_idx": list(bad.keys()),
         "bad_reasons": list(bad.values()),
+        "payload_digest": payload_digest(images, bad),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
