@@ -178,7 +178,7 @@ def test_multirun_writes_a_summary_row_per_configuration(sweeps: tuple[Path, Pat
         assert ok["status"] == "ok" and 0.0 <= float(ok["val/acc_mean"]) <= 1.0
         assert float(ok["epochs_mean"]) == 1
     assert [r["best"] for r in rows].count("best") == 1
-    assert "Failed jobs" in (grid / SUMMARY_MD).read_text()
+    assert "Failed and not-run jobs" in (grid / SUMMARY_MD).read_text()
 
 
 def test_job_folders_are_named_after_their_overrides(sweeps: tuple[Path, Path]) -> None:
@@ -240,3 +240,50 @@ def test_arch_choice_rows_carry_three_class_metrics(tiny_root: Path, tmp_path: P
             assert 0.0 <= float(row[f"test/{name}_mean"]) <= 1.0
     assert rows["cascade"]["test/loss_mean"] == ""  # a cascade has no loss of its own
     assert float(rows["cascade"]["epochs_mean"]) == 2  # one epoch per stage
+
+
+def test_a_killed_sweep_lists_every_job_and_resumes_the_missing_ones(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    """kill -9 during job 1 of 3: the summary lists job 0 ok, job 1 failed, job 2 not run; the
+    same multirun with resume_sweep=true into the same dir runs only jobs 1 and 2."""
+    import signal
+    import time
+
+    from xray_lightning.tables import summarise_sweeps
+
+    sweep_dir = tmp_path / "killed"
+    base = [
+        sys.executable, "-m", "xray_lightning.train", "-m",
+        f"data.root={tiny_root}", f"data.image_size={SIDE}", f"data.expect_size={SIDE}",
+        "data.cache_dir=null", "data.batch_size=16", "trainer.enable_progress_bar=false",
+        "seed=0", f"hydra.sweep.dir={sweep_dir}",
+    ]  # fmt: skip
+    env = dict(os.environ, XRAY_LOG_DIR=str(tmp_path / "logs"))
+    # job 1 trains for 500 epochs: it is still running when the sweep is killed
+    command = [*base, "trainer.max_epochs=1,500,1"]
+    child = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    started = sweep_dir / "1" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 180
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert started.exists(), "job 1 never started"
+    summary = summarise_sweeps([sweep_dir])
+    status = {job.run_dir.name: job.status for row in summary.rows for job in row.jobs}
+    assert status == {"0": "ok", "1": "failed", "2 (not run)": "not run"}
+    first_job = (sweep_dir / "0" / "metrics.json").read_text()
+    # resume: job 1 rerun with one epoch, so it finishes; job 0 is skipped, job 2 runs
+    done = subprocess.run(
+        [*base, "trainer.max_epochs=1,1,1", "resume_sweep=true"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "skipped: " in done.stdout and str(sweep_dir / "0") in done.stdout
+    assert (sweep_dir / "0" / "metrics.json").read_text() == first_job  # not retrained
+    summary = summarise_sweeps([sweep_dir])
+    assert all(job.status == "ok" for row in summary.rows for job in row.jobs)
+    assert summary.n_jobs == 3

@@ -138,7 +138,7 @@ def test_failed_jobs_are_rows_with_their_reason(tmp_path: Path) -> None:
     rows = {r["optimizer.lr"]: r for r in read_csv(tmp_path / SUMMARY_CSV)}
     assert rows["7"]["status"] == "failed" and rows["7"]["val/acc_mean"] == ""
     assert nan in rows["0.5"]["reason"]
-    assert "## Failed jobs" in (tmp_path / SUMMARY_MD).read_text()
+    assert "## Failed and not-run jobs" in (tmp_path / SUMMARY_MD).read_text()
 
 
 def test_three_class_rows_use_macro_metrics_and_cascade_stages_are_not_jobs(

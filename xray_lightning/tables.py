@@ -40,6 +40,9 @@ METRICS = ("loss", "acc", "precision", "recall", "f1", "auroc")
 THREE_CLASS_TASKS = frozenset({"cascade", "three_class"})
 THREE_CLASS_NAMES = {"precision": "precision_macro", "recall": "recall_macro", "f1": "f1_macro"}
 SEED_KEY = "seed"
+RESUME_KEY = "resume_sweep"  # a rerun flag, not part of a job's configuration
+MULTIRUN_FILE = "multirun.yaml"  # Hydra's BasicSweeper saves the sweep's config here
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 SWEEP_KEY = "sweep"  # the sweep=<name> override of make sweep-* (conf/sweep/<name>.yaml)
 PLOT_METRICS = ("val/acc", "test/acc")
 DEFAULT_MONITOR = "val/acc"
@@ -260,10 +263,12 @@ def collect_jobs(sweep_dirs: Iterable[str | Path]) -> list[Job]:
                 f"no job found under {sweep_dir}: expected job folders holding {METRICS_FILE} "
                 f"or {OVERRIDES_FILE} (is this a Hydra multirun dir?)"
             )
+        found = []
         for job_dir in job_dirs:
             if job_dir.resolve() not in seen:
                 seen.add(job_dir.resolve())
-                jobs.append(read_job(job_dir))
+                found.append(read_job(job_dir))
+        jobs += add_unrun_jobs(sweep_dir, found)
     return jobs
 
 
@@ -296,9 +301,53 @@ def _seed_of(overrides: Sequence[str]) -> Any:
 
 
 def config_of(job: Job) -> dict[str, str]:
-    """A job's configuration: its overrides without the seed."""
+    """A job's configuration: its overrides without the seed (and the resume flag)."""
     pairs = (parse_override(o) for o in job.overrides)
-    return {key: value for key, value in pairs if key != SEED_KEY}
+    return {key: value for key, value in pairs if key not in (SEED_KEY, RESUME_KEY)}
+
+
+def planned_jobs(sweep_dir: Path) -> list[list[str]] | None:
+    """The overrides of every job the sweep planned, in job-number order, recomputed from the
+    sweep's ``multirun.yaml`` as Hydra's basic sweeper expands it; None for other sweepers."""
+    path = sweep_dir / MULTIRUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        config = OmegaConf.load(path)
+        sweeper = config.hydra.sweeper
+        if sweeper.get("_target_") != BASIC_SWEEPER:
+            return None
+        params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+        arguments = [*params, *[str(o) for o in config.hydra.overrides.task]]
+        parsed = OverridesParser.create().parse_overrides(arguments)
+        batches = BasicSweeper.split_arguments(parsed, None)
+    except Exception:  # a foreign or edited multirun.yaml: summarise what is on disk
+        return None
+    return [list(job) for batch in batches for job in batch]
+
+
+def _job_number(job_dir: Path, sweep_dir: Path) -> int | None:
+    match = re.match(r"(\d+)(?:_|$)", job_dir.relative_to(sweep_dir).parts[0])
+    return int(match.group(1)) if match else None
+
+
+def add_unrun_jobs(sweep_dir: Path, jobs: list[Job]) -> list[Job]:
+    """``jobs`` plus a "not run" job for each planned job that has no folder (the sweep stopped
+    before it), so a summary lists every planned job."""
+    planned = planned_jobs(sweep_dir)
+    if planned is None:
+        return jobs
+    present = {_job_number(job.run_dir, sweep_dir) for job in jobs}
+    out = list(jobs)
+    for number, overrides in enumerate(planned):
+        if number not in present:
+            reason = "not run: the sweep stopped before this job (rerun into the same hydra.sweep.dir with resume_sweep=true)"
+            run_dir = sweep_dir / f"{number} (not run)"
+            out.append(Job(run_dir, overrides, "not run", reason, seed=_seed_of(overrides)))
+    return sorted(out, key=lambda job: _job_order(job.run_dir.relative_to(sweep_dir)))
 
 
 def job_value(job: Job, name: str) -> float | None:
@@ -415,7 +464,8 @@ def to_markdown(summary: Summary) -> str:
         "",
         "Sweep dirs: " + ", ".join(f"`{s}`" for s in summary.sources),
         "",
-        f"{len(summary.rows)} configurations, {summary.n_jobs} jobs ({summary.n_failed} failed). "
+        f"{len(summary.rows)} configurations, {summary.n_jobs} jobs ({summary.n_failed} failed "
+        f"or not run). "
         "Mean ± sample std over seeds (successful jobs only). "
         f"★ = best mean `{summary.monitor}` ({summary.mode}), the validation metric the "
         "checkpoints select on; test never picks. Rows of 3-class tasks (cascade, three_class): "
@@ -440,7 +490,7 @@ def to_markdown(summary: Summary) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     failed = [job for row in summary.rows for job in row.jobs if not job.ok]
     if failed:
-        lines += ["", "## Failed jobs", ""]
+        lines += ["", "## Failed and not-run jobs", ""]
         lines += [f"- `{job.run_dir}`: {_cell(job.reason or 'no reason given')}" for job in failed]
     return "\n".join(lines) + "\n"
 

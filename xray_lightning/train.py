@@ -390,6 +390,11 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    output_dir = Path(cfg.paths.output_dir)
+    if multirun and cfg.get("resume_sweep") and finished_ok(output_dir):
+        print(f"skipped: {output_dir} finished earlier (resume_sweep=true)")
+        optimized = cfg.get("optimized_metric")
+        return read_metrics(output_dir).get("metrics", {}).get(optimized) if optimized else None
     job_threads()  # parallel sweep jobs share the cores
     try:
         with ddp_launch(), sigterm_as_interrupt():  # DDP ranks re-run this job, in its run dir

@@ -2,11 +2,13 @@
 
 Enabled in conf/hydra/default.yaml under ``hydra.callbacks``. The summary is rebuilt from the jobs'
 metrics.json files (xray_lightning.tables) after each job, so a sweep stopped half-way still has a
-table of what ran, and once more when the multirun ends.
+table of what ran, once more when the multirun ends, and at exit if the launcher itself failed.
+Every planned job is listed: ok, failed with its reason, or not run.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,10 @@ class SweepSummary(Callback):
 
     def __init__(self, after_each_job: bool = True) -> None:
         self.after_each_job = after_each_job
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # also when the launcher dies (a joblib worker killed): the summary is written at exit
+        atexit.register(self.write, str(config.hydra.sweep.dir), False)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if self.after_each_job and config.hydra.mode == RunMode.MULTIRUN:
