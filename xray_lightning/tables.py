@@ -344,7 +344,10 @@ def add_unrun_jobs(sweep_dir: Path, jobs: list[Job]) -> list[Job]:
     out = list(jobs)
     for number, overrides in enumerate(planned):
         if number not in present:
-            reason = "not run: the sweep stopped before this job (rerun into the same hydra.sweep.dir with resume_sweep=true)"
+            reason = (
+                "not run: the sweep stopped before this job (rerun into the same "
+                "hydra.sweep.dir with resume_sweep=true)"
+            )
             run_dir = sweep_dir / f"{number} (not run)"
             out.append(Job(run_dir, overrides, "not run", reason, seed=_seed_of(overrides)))
     return sorted(out, key=lambda job: _job_order(job.run_dir.relative_to(sweep_dir)))
