@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from xray_lightning.errors import CheckpointError, XrayLightningError
+from xray_lightning.exits import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "experiments" / "best"
@@ -302,4 +303,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

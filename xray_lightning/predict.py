@@ -29,6 +29,7 @@ from xray_lightning.data.errors import BadImageError
 from xray_lightning.data.images import load_image
 from xray_lightning.data.transforms import prepare_batch
 from xray_lightning.errors import CheckpointError, XrayLightningError
+from xray_lightning.exits import run_cli
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.runinfo import METRICS_FILE, STAGE_DIRS, read_metrics
 
@@ -233,4 +234,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 
 from xray_lightning.data import XrayDataModule
 from xray_lightning.errors import XrayLightningError
+from xray_lightning.exits import run_cli
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.operating_point import (
     COVID,
@@ -418,4 +419,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

@@ -29,6 +29,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from xray_lightning.errors import XrayLightningError
+from xray_lightning.exits import run_cli
 from xray_lightning.runinfo import METRICS_FILE
 
 SUMMARY_CSV = "summary.csv"
@@ -613,4 +614,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

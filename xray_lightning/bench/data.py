@@ -31,6 +31,7 @@ from torchvision import transforms as T
 from xray_lightning.bench.naive import PILImageDataset, pil_transform
 from xray_lightning.data import XrayDataModule
 from xray_lightning.data.synthetic import write_synthetic_dataset
+from xray_lightning.exits import run_cli
 
 AUG = {"enabled": True, "rotation": 10.0, "scale": 0.1, "translate": 0.05}
 AUG |= {"brightness": 0.1, "contrast": 0.1}
@@ -170,4 +171,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

@@ -47,6 +47,7 @@ from xray_lightning.bench.naive import (
 from xray_lightning.bench.ours import bench_config, infer_ours, train_ours
 from xray_lightning.builders import resolve_hardware
 from xray_lightning.errors import XrayLightningError
+from xray_lightning.exits import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 # The real dataset's counts (dataset README): --synthetic writes the same number of images.
@@ -402,4 +403,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

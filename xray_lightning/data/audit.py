@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xray_lightning.exits import run_cli
+
 from .cache import _pmap, default_workers
 from .errors import BadImageError, LayoutError
 from .images import decode_image
@@ -200,4 +202,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

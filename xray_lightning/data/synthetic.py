@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from xray_lightning.exits import run_cli
+
 from .layout import CLASSES3
 
 DEFAULT_COUNTS: dict[str, dict[str, int]] = {
@@ -133,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)
