@@ -22,6 +22,7 @@ EXPECT_MODES = ("L",)
 # Real chest X-rays are at most ~4k x 4k (16 Mpx).
 MAX_FILE_BYTES = 128 * 2**20
 MAX_PIXELS = 40_000_000
+ROW_BLOCK = 256  # rows converted at a time from 16 bits
 
 
 def _to_gray_array(img: Image.Image) -> np.ndarray:
@@ -29,10 +30,14 @@ def _to_gray_array(img: Image.Image) -> np.ndarray:
     if img.mode == "L":
         return np.asarray(img, dtype=np.uint8)
     if img.mode in SIXTEEN_BIT_MODES:
-        arr = np.asarray(img).astype(np.float32)  # float32: 16-bit values are exact in it
+        arr = np.asarray(img)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr *= 255.0 / top
-        return np.clip(np.rint(arr, out=arr), 0, 255).astype(np.uint8)
+        out = np.empty(arr.shape, dtype=np.uint8)
+        for start in range(0, arr.shape[0], ROW_BLOCK):  # row blocks: no full-size float copy
+            block = arr[start : start + ROW_BLOCK].astype(np.float32)  # 16-bit values are exact
+            block *= 255.0 / top
+            out[start : start + ROW_BLOCK] = np.clip(np.rint(block, out=block), 0, 255)
+        return out
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
         return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
@@ -90,6 +95,9 @@ def decode_image(
         raise BadImageError(path, f"more pixels than the limit of {max_pixels:,} ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadImageError(path, f"unreadable or truncated image ({exc})") from None
+    factor = min(arr.shape) // (2 * image_size)
+    if expect_size is None and factor >= 2:  # a large image: box-reduce first (less memory)
+        arr = np.asarray(Image.fromarray(arr).reduce(factor))
     tensor = torch.from_numpy(arr.copy())
     if tensor.shape != (image_size, image_size):
         tensor = F.resize(tensor[None], [image_size, image_size], antialias=True)[0]
