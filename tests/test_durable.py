@@ -101,3 +101,27 @@ def test_trainer_saves_through_the_atomic_io_and_last_every_epoch(
     assert last["epoch"] == 2  # the third epoch (0-based), not the best one
     assert result["best_epoch"] == 0
     assert leftovers(tmp_path / "checkpoints") == []
+
+
+def test_enospc_on_a_checkpoint_save_keeps_the_earlier_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    io = durable.AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(10)}}, target)
+    real_fdopen = os.fdopen
+
+    def full_disk(fd: int, mode: str):
+        handle = real_fdopen(fd, mode)
+
+        def write(data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        handle.write = write  # type: ignore[method-assign]
+        return handle
+
+    monkeypatch.setattr(durable.os, "fdopen", full_disk)
+    with pytest.raises(DiskFullError, match=r"no space left to write .*last\.ckpt: it needs"):
+        io.save_checkpoint({"epoch": 2, "state_dict": {"w": torch.zeros(10)}}, target)
+    assert torch.load(target, weights_only=True)["epoch"] == 1
+    assert leftovers(tmp_path) == []
