@@ -287,3 +287,34 @@ def test_a_killed_sweep_lists_every_job_and_resumes_the_missing_ones(
     summary = summarise_sweeps([sweep_dir])
     assert all(job.status == "ok" for row in summary.rows for job in row.jobs)
     assert summary.n_jobs == 3
+
+
+def test_a_dead_joblib_worker_keeps_the_other_jobs_and_the_summary(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    import json
+    import signal
+    import time
+
+    sweep_dir = tmp_path / "joblib"
+    command = [
+        sys.executable, "-m", "xray_lightning.train", "-m", "hydra/launcher=joblib",
+        f"data.root={tiny_root}", f"data.image_size={SIDE}", f"data.expect_size={SIDE}",
+        "data.cache_dir=null", "data.batch_size=16", "trainer.enable_progress_bar=false",
+        "seed=0", "trainer.max_epochs=2,400", f"hydra.sweep.dir={sweep_dir}",
+    ]  # fmt: skip
+    env = dict(os.environ, XRAY_N_JOBS="2", XRAY_LOG_DIR=str(tmp_path / "logs"))
+    child = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    lock, done = sweep_dir / "1" / ".run.lock", sweep_dir / "0" / "metrics.json"
+    deadline = time.monotonic() + 180
+    while not (lock.exists() and done.exists()) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert lock.exists() and done.exists(), "the jobs never started"
+    os.kill(json.loads(lock.read_text())["pid"], signal.SIGKILL)  # the worker running job 1
+    child.wait(timeout=120)
+    assert child.returncode == 1
+    assert json.loads(done.read_text())["status"] == "ok"
+    summary = (sweep_dir / SUMMARY_MD).read_text()
+    assert "2 jobs (1 failed or not run)" in summary and "`" + str(sweep_dir / "1") in summary

@@ -32,7 +32,14 @@ from xray_lightning.builders import (
 from xray_lightning.callbacks.job_progress import JobPlan, JobProgressBar
 from xray_lightning.cluster import ddp_launch, is_global_zero, job_threads, leave_process_group
 from xray_lightning.errors import NonFiniteLossError, XrayLightningError
-from xray_lightning.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_cli
+from xray_lightning.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    HydraStarted,
+    run_cli,
+)
 from xray_lightning.hardware import AUTO
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
@@ -41,7 +48,6 @@ from xray_lightning.runlock import RunLock
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 USER_ERRORS = (XrayLightningError, ValueError, FileNotFoundError)
-TASK_STARTED = False  # set when Hydra hands over: an exit 1 before it is a config error
 # conf/hydra/launcher/<plugin name>.yaml presets extend the plugins' schemas of the same name on
 # purpose (typed, validated); Hydra 1.3 still does that but warns on every run.
 warnings.filterwarnings(
@@ -401,8 +407,6 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    global TASK_STARTED
-    TASK_STARTED = True
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     output_dir = Path(cfg.paths.output_dir)
     if multirun and cfg.get("resume_sweep") and finished_ok(output_dir):
@@ -438,7 +442,7 @@ def cli() -> int:
     try:
         main()
     except SystemExit as exit_:
-        if exit_.code == 1 and not TASK_STARTED:
+        if exit_.code == 1 and not HydraStarted.started:
             raise SystemExit(EXIT_USAGE) from None
         raise
     return EXIT_OK
