@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from xray_lightning import hardware
+from xray_lightning import hardware, quiet  # noqa: F401 - quiet: silences log noise
 from xray_lightning.modules.classifier import ClassifierModule
 
 log = logging.getLogger(__name__)

@@ -39,6 +39,7 @@ PROBE_BUDGET_S = 3.0
 # 1.4-2.3x for every network here (fp32 on AVX2; bf16 on AMX and CUDA use NHWC kernels anyway)
 CONTIGUOUS_MARGIN = 0.9
 PROBE_FILE = "hardware_probe.json"
+PROBE_VERSION = 2
 
 
 class HardwareConfigError(XrayLightningError, ValueError):
@@ -159,8 +160,9 @@ def probe_key(net_config: dict[str, Any], precision: str, device: torch.device) 
     else:
         cpu = cpu_info()
         machine = f"{cpu.model}|{cpu.isa}|{torch.get_num_threads()} threads"
+    probe = [PROBE_VERSION, PROBE_BATCH, CONTIGUOUS_MARGIN]  # a changed probe measures again
     payload = json.dumps(
-        [machine, torch.__version__, precision, net_config], sort_keys=True, default=str
+        [machine, torch.__version__, precision, net_config, probe], sort_keys=True, default=str
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -7,7 +7,6 @@ trains stage 1, then stage 2 (each in its own sub-folder), then tests the cascad
 from __future__ import annotations
 
 import copy
-import logging
 import signal
 import sys
 import time
@@ -53,17 +52,6 @@ USER_ERRORS = (XrayLightningError, ValueError, FileNotFoundError)
 warnings.filterwarnings(
     "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore"
 )
-# Noise nobody acts on: Lightning's own pytree helper trips torch's LeafSpec deprecation on every
-# fit/validate/test, and Lightning advertises a cloud logger on every Trainer.
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-
-
-class _NoAdverts(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).startswith("💡 Tip")
-
-
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdverts())
 
 
 def hydra_info() -> dict[str, Any]:
