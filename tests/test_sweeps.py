@@ -65,6 +65,8 @@ def test_sweep_config_states_seeds_budget_and_dir(name: str) -> None:
     container = OmegaConf.to_container(raw, resolve=False)
     assert f"/sweeps/{name}/" in container["hydra"]["sweep"]["dir"]
     assert SHARED in container["defaults"]
+    text = (SWEEP_DIR / f"{name}.yaml").read_text()
+    assert "Time on a quiet 2-core AVX2 CPU" in text and "the sweep (" in text
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -80,6 +82,8 @@ def test_every_job_of_a_sweep_composes(name: str) -> None:
             cfg = compose("train", overrides=[f"sweep={name}", *overrides])
             raw = OmegaConf.load(SWEEP_DIR / f"{name}.yaml")
             assert cfg.trainer.max_epochs == raw.trainer.max_epochs
+            # no sweep forces bf16: it runs at the precision auto picks for the machine
+            assert cfg.trainer.precision == "auto" and cfg.channels_last == "auto"
             for key, value in zip(params, values, strict=True):
                 if key in groups:
                     assert (Path(CONFIG_DIR) / key / f"{value}.yaml").is_file()
