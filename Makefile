@@ -106,7 +106,7 @@ predict: $(STAMP)  ## classify images/folders: PATHS="img.jpg dir/" [RUN=<cascad
 	$(PY) -m xray_lightning.predict --run $(if $(RUN),$(RUN),$$(ls -d logs/cascade/runs/*/ | tail -1)) $(ARGS) $(PATHS)
 
 .PHONY: bench evaluate
-bench: $(STAMP) $(DATA_DEP)  ## training/inference speed, our path vs a naive PIL + plain fp32 loop (cnn, cnn_bn); ARGS="--limit-batches N ..."
+bench: $(STAMP) $(DATA_DEP)  ## training/inference speed, our path vs a naive PIL + plain fp32 loop (cnn, fast), with the CPU, its ISA and the precision chosen; ARGS="--models cnn fast cnn_bn ..."
 	$(PY) -m xray_lightning.bench.train $(ARGS)
 
 evaluate: $(STAMP) $(DATA_DEP)  ## re-measure the shipped cascade (experiments/best) on test and val; RUN=<cascade run dir>, ARGS="--json"

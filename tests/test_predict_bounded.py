@@ -82,13 +82,12 @@ def test_fifo_loop_huge_and_overlong_inputs_each_get_an_error_row(
     assert overlong, found.keys()
 
 
-def test_peak_memory_of_a_large_16_bit_image_stays_bounded(tmp_path: Path) -> None:
-    big = tmp_path / "big16.png"
-    Image.fromarray(np.full((5000, 6000), 30000, np.uint16)).save(big)  # 30 Mpx, under the limit
+def peak_rss_kib(image: Path) -> int:
+    """Peak RSS (KiB) of a fresh process that labels ``image`` with the shipped model."""
     code = (
         "import resource, sys\n"
         "from xray_lightning.predict import main\n"
-        f"status = main({MODEL + ['--json', str(big)]!r})\n"
+        f"status = main({MODEL + ['--json', str(image)]!r})\n"
         "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         "sys.exit(status)\n"
     )
@@ -96,5 +95,14 @@ def test_peak_memory_of_a_large_16_bit_image_stays_bounded(tmp_path: Path) -> No
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=REPO
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    peak_kib = int(done.stdout.rsplit("PEAK", 1)[1])
-    assert peak_kib < 1.5 * 2**20, f"peak RSS {peak_kib / 2**20:.2f} GiB"
+    return int(done.stdout.rsplit("PEAK", 1)[1])
+
+
+def test_peak_memory_of_a_large_16_bit_image_stays_bounded(tmp_path: Path) -> None:
+    """A 30-Mpx 16-bit PNG (under the 40-Mpx limit) adds at most ~0.4 GB to the process's own
+    footprint (torch + Lightning + the model, ~1 GB), measured against a 150x150 image."""
+    big = tmp_path / "big16.png"
+    Image.fromarray(np.full((5000, 6000), 30000, np.uint16)).save(big)
+    small = good_image(tmp_path / "small.png")
+    added_kib = peak_rss_kib(big) - peak_rss_kib(small)
+    assert added_kib < 400 * 2**10, f"decoding added {added_kib / 2**10:.0f} MiB"
