@@ -102,8 +102,9 @@ tables: $(STAMP)  ## rebuild a sweep's summary or merge several: SWEEP="dir [dir
 report: $(STAMP)  ## every figure of a cascade run into RUN/figures/ (+ TensorBoard); default: latest run
 	$(PY) -m xray_lightning.report $(RUN) $(ARGS)
 
-predict: $(STAMP)  ## classify images/folders: PATHS="img.jpg dir/" [RUN=<cascade run dir>] [ARGS=--json]
-	$(PY) -m xray_lightning.predict --run $(if $(RUN),$(RUN),$$(ls -d logs/cascade/runs/*/ | tail -1)) $(ARGS) $(PATHS)
+SHIPPED := --stage1 experiments/best/stage1.ckpt --stage2 experiments/best/stage2.ckpt
+predict: $(STAMP)  ## classify images/folders with the shipped model: PATHS="img.jpg dir/" [RUN=<cascade run dir>] [ARGS=--json]
+	$(PY) -m xray_lightning.predict $(if $(RUN),--run $(RUN),$(SHIPPED)) $(ARGS) $(PATHS)
 
 .PHONY: bench evaluate
 bench: $(STAMP) $(DATA_DEP)  ## training/inference speed, our path vs a naive PIL + plain fp32 loop (cnn, fast), with the CPU, its ISA and the precision chosen; ARGS="--models cnn fast cnn_bn ..."
