@@ -47,7 +47,7 @@ def build_module(cfg: DictConfig, datamodule: Any) -> ClassifierModule:
 
     ``auto`` precision / channels_last still in ``cfg`` are resolved first (in place).
     """
-    if hardware.AUTO in (str(cfg.trainer.get("precision")), str(cfg.get("channels_last"))):
+    if needs_resolving(cfg):
         resolve_hardware(cfg)
     loss_cfg = loss_config(cfg, datamodule)
     loss: nn.Module = instantiate(loss_cfg)
@@ -104,6 +104,11 @@ def checkpoint_settings(ckpt_path: Any) -> dict[str, Any]:
     hparams = read_checkpoint(ckpt_path).get("hyper_parameters") or {}
     keys = ("precision", "channels_last")
     return {key: hparams[key] for key in keys if hparams.get(key) not in (None, "None", "auto")}
+
+
+def needs_resolving(cfg: DictConfig) -> bool:
+    """Whether ``trainer.precision`` or ``channels_last`` is still ``auto``."""
+    return hardware.AUTO in (str(cfg.trainer.get("precision")), str(cfg.get("channels_last")))
 
 
 def resolve_hardware(cfg: DictConfig) -> dict[str, Any]:

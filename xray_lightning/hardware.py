@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xray_lightning.durable import write_text_atomic
 from xray_lightning.errors import XrayLightningError
 
 log = logging.getLogger(__name__)
@@ -198,10 +199,7 @@ def probe_channels_last(
     if cache is not None:
         known[key] = {"channels_last": faster, "why": why, "net": net_config.get("_target_")}
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{id(known)}.tmp")
-            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-            tmp.replace(cache)
+            write_text_atomic(cache, json.dumps(known, indent=1, sort_keys=True))
         except OSError as error:  # a read-only cache dir costs a probe next time, nothing more
             log.debug("hardware probe cache not written: %s", error)
     return faster, why

@@ -106,7 +106,7 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | tuple[Path, str]]
     past the length limit. Symlinked folders are followed once (a loop is reported, not walked)."""
     for path in map(Path, paths):
         if path.is_dir():
-            yield from _walk(path, path, {_identity(path)})
+            yield from _walk(path, {_identity(path)})
         else:
             yield path
 
@@ -119,7 +119,7 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _walk(root: Path, folder: Path, ancestors: set) -> Iterator[Path | tuple[Path, str]]:
+def _walk(folder: Path, ancestors: set) -> Iterator[Path | tuple[Path, str]]:
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as error:
@@ -141,7 +141,7 @@ def _walk(root: Path, folder: Path, ancestors: set) -> Iterator[Path | tuple[Pat
         if identity in ancestors:
             yield child, "symlink loop (a folder inside itself): not walked"
             continue
-        yield from _walk(root, child, ancestors | {identity})
+        yield from _walk(child, ancestors | {identity})
 
 
 def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from xray_lightning.cluster import is_global_zero
 from xray_lightning.errors import XrayLightningError
 
 LOCK_FILE = ".run.lock"
-RANK_ENV = ("RANK", "SLURM_PROCID", "LOCAL_RANK")
 
 
 class RunDirBusyError(XrayLightningError):
@@ -33,14 +33,6 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
-
-
-def is_rank_zero_process() -> bool:
-    for key in RANK_ENV:
-        value = os.environ.get(key)
-        if value not in (None, ""):
-            return value == "0"
     return True
 
 
@@ -68,7 +60,7 @@ class RunLock:
             return {}
 
     def acquire(self) -> None:
-        if not is_rank_zero_process():
+        if not is_global_zero():  # DDP ranks > 0 write nothing: rank zero holds the lock
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):

@@ -142,13 +142,16 @@ class Summary:
 
 
 # -- reading jobs ------------------------------------------------------------------------------
+def _leading_number(part: str) -> int | None:
+    """The job number a Hydra job folder name starts with (``12_optimizer=sgd,...``, ``12``)."""
+    match = re.match(r"(\d+)(?:_|$)", part)
+    return int(match.group(1)) if match else None
+
+
 def _job_order(path: Path) -> tuple:
     """Hydra job folders (``12_optimizer=sgd,...``) in job-number order, others by name."""
-    parts = []
-    for part in path.parts:
-        match = re.match(r"(\d+)(?:_|$)", part)
-        parts.append((int(match.group(1)) if match else -1, part))
-    return tuple(parts)
+    numbers = ((_leading_number(part), part) for part in path.parts)
+    return tuple((-1 if number is None else number, part) for number, part in numbers)
 
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
@@ -330,18 +333,13 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]] | None:
     return [list(job) for batch in batches for job in batch]
 
 
-def _job_number(job_dir: Path, sweep_dir: Path) -> int | None:
-    match = re.match(r"(\d+)(?:_|$)", job_dir.relative_to(sweep_dir).parts[0])
-    return int(match.group(1)) if match else None
-
-
 def add_unrun_jobs(sweep_dir: Path, jobs: list[Job]) -> list[Job]:
     """``jobs`` plus a "not run" job for each planned job that has no folder (the sweep stopped
     before it), so a summary lists every planned job."""
     planned = planned_jobs(sweep_dir)
     if planned is None:
         return jobs
-    present = {_job_number(job.run_dir, sweep_dir) for job in jobs}
+    present = {_leading_number(job.run_dir.relative_to(sweep_dir).parts[0]) for job in jobs}
     out = list(jobs)
     for number, overrides in enumerate(planned):
         if number not in present:

@@ -26,6 +26,7 @@ from xray_lightning.builders import (
     build_datamodule,
     build_module,
     build_trainer,
+    needs_resolving,
     resolve_hardware,
 )
 from xray_lightning.callbacks.job_progress import JobPlan, JobProgressBar
@@ -39,7 +40,6 @@ from xray_lightning.exits import (
     HydraStarted,
     run_cli,
 )
-from xray_lightning.hardware import AUTO
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
 from xray_lightning.runinfo import STAGE_DIRS, read_metrics, write_metrics
@@ -98,10 +98,6 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
         if key != "_target_":
             params[f"model.{key}"] = str(value) if isinstance(value, (list, dict)) else value
     return params
-
-
-def needs_resolving(cfg: DictConfig) -> bool:
-    return AUTO in (str(cfg.trainer.get("precision")), str(cfg.get("channels_last")))
 
 
 def fit_stage(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import threading
 import time
@@ -15,17 +14,6 @@ import torch
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform's guess elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_average() -> list[float]:
@@ -41,7 +29,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 
     cpu = cpu_info()
     info: dict[str, Any] = {
-        "cpu": cpu_model(),
+        "cpu": cpu.model,
         "isa": cpu.isa,  # AVX2 / AVX512 / AVX512_BF16 / AMX: what decides the fast precision
         "native_bf16": cpu.native_bf16,
         "cpu_cores": os.cpu_count(),
@@ -50,7 +38,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "load_average": load_average(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cpu_mhz": cpu_mhz(),
-        "peak_fp32": peak_fp32_gflops(torch.get_num_threads()),
+        "peak_fp32": peak_fp32_gflops(torch.get_num_threads(), cpu.flags),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -176,14 +164,12 @@ def cpu_mhz() -> float | None:
     return None
 
 
-def peak_fp32_gflops(threads: int) -> dict[str, Any] | None:
+def peak_fp32_gflops(threads: int, flags: frozenset[str]) -> dict[str, Any] | None:
     """threads x clock x fp32 FLOPs per cycle, with the inputs it was computed from."""
-    from xray_lightning.hardware import cpu_info
-
     mhz = cpu_mhz()
     if mhz is None:
         return None
-    per_cycle = fp32_flops_per_cycle(cpu_info().flags)
+    per_cycle = fp32_flops_per_cycle(flags)
     return {
         "gflops": round(threads * mhz / 1000 * per_cycle, 1),
         "formula": f"{threads} cores x {mhz / 1000:.2f} GHz x {per_cycle} fp32 FLOP/cycle",

@@ -86,6 +86,14 @@ def find_root(root: Path | None, synthetic: bool, workdir: Path) -> tuple[Path, 
     )
 
 
+def flop_rates(flops_per_image: float, img_s: float) -> dict[str, float]:
+    """GFLOP per training image and the achieved GFLOP/s at ``img_s``."""
+    return {
+        "train_gflop_per_image": round(flops_per_image / 1e9, 4),
+        "achieved_gflops": round(flops_per_image * img_s / 1e9, 1),
+    }
+
+
 def measure(
     args: argparse.Namespace, model: str, root: Path, device: torch.device, workdir: Path
 ) -> list[dict[str, Any]]:
@@ -146,8 +154,7 @@ def measure(
     flops = train_flops_per_image(instantiate(net_config), int(spec["image_size"]))
     for rec in records:
         if rec["kind"] == "train":
-            rec["train_gflop_per_image"] = round(flops / 1e9, 4)
-            rec["achieved_gflops"] = round(flops * rec["img_s"] / 1e9, 1)
+            rec.update(flop_rates(flops, rec["img_s"]))
     del ours, module, datamodule
     gc.collect()
     transform = pil_transform(spec["image_size"], spec["mean"], spec["std"])
@@ -165,8 +172,7 @@ def measure(
                     net, loader, device, cfg.optimizer.lr, args.warmup_batches, naive_batches
                 )
             result["train_images_per_epoch"] = len(dataset)
-            result["train_gflop_per_image"] = round(flops / 1e9, 4)
-            result["achieved_gflops"] = round(flops * result["img_s"] / 1e9, 1)
+            result.update(flop_rates(flops, result["img_s"]))
             record(name, "train", result, memory, load0)
         if args.infer_batches:
             load0 = wait_for_load(args.max_load, args.max_wait)
