@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from xray_lightning import losses, models
+from xray_lightning.durable import save_torch_atomic
 from xray_lightning.errors import CheckpointError
 
 BINARY_STAGES = ("normal_vs_infected", "covid_vs_noncovid")
@@ -152,12 +153,7 @@ def save_weights_only(source: str | Path, target: str | Path) -> Path:
         "hyper_parameters": checkpoint["hyper_parameters"],
         "pytorch-lightning_version": checkpoint.get("pytorch-lightning_version"),
     }
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    torch.save(slim, tmp)
-    tmp.replace(target)
-    return target
+    return save_torch_atomic(slim, target)
 
 
 def _constructor_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
