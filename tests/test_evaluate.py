@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_plots import tiny_cascade
 
-from xray_lightning import evaluate
+from xray_lightning import evaluate, runs
 from xray_lightning.evaluate import main
-from xray_lightning.predict import cascade_checkpoints
+from xray_lightning.runs import cascade_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_export_then_evaluate_the_shipped_files(
     assert main(["--export", str(run_dir), "--to", str(target), "--force"]) == 0
     capsys.readouterr()
     # the default checkpoints are the shipped folder; thresholds come from thresholds.json
-    monkeypatch.setattr(evaluate, "SHIPPED", target)
+    monkeypatch.setattr(runs, "SHIPPED", target)
     assert main(["--data-root", str(root), "--json"]) == 0
     shipped = json.loads(capsys.readouterr().out)
     assert shipped["thresholds_from"] == "thresholds.json"
@@ -99,7 +99,7 @@ def test_export_then_evaluate_the_shipped_files(
 def test_missing_default_checkpoints_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setattr(evaluate, "SHIPPED", tmp_path / "best")
+    monkeypatch.setattr(runs, "SHIPPED", tmp_path / "best")
     assert main([]) == 2
     err = capsys.readouterr().err
     assert f"checkpoint not found: {tmp_path / 'best' / 'stage1.ckpt'}" in err
@@ -136,7 +136,7 @@ def test_shipped_model_re_measures_as_recorded(
     real_root: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """`make evaluate`: experiments/best on the real test/val splits = its thresholds.json."""
-    recorded = json.loads((evaluate.SHIPPED / "thresholds.json").read_text())["metrics"]
+    recorded = json.loads((runs.SHIPPED / "thresholds.json").read_text())["metrics"]
     assert main(["--data-root", str(real_root), "--json"]) == 0
     measured = json.loads(capsys.readouterr().out)["metrics"]
     for key in ("test/acc", "test/stage1/acc", "test/stage1/recall", "test/stage2/acc", "val/acc"):

@@ -57,3 +57,46 @@ def test_label_proba_runs_stage_2_only_on_images_called_infected() -> None:
     assert torch.isnan(q_cov[~infected]).all()
     assert torch.allclose(q_cov[infected], p_cov_all[infected], atol=1e-5)
     assert torch.equal(cascade.decide(q_inf, q_cov), cascade(images))
+
+
+def test_the_plain_labeller_gives_the_lightning_cascades_probabilities() -> None:
+    from xray_lightning.labeller import Labeller
+
+    stage1, stage2 = BEST / "stage1.ckpt", BEST / "stage2.ckpt"
+    labeller = Labeller.from_checkpoints(stage1, stage2)
+    cascade = CascadeModule.from_checkpoints(stage1, stage2, fold_bn=True)
+    images = torch.randn(24, 1, 150, 150, generator=torch.Generator().manual_seed(0))
+    expected = cascade.label_proba(images)
+    got = labeller.label_proba(images)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, equal_nan=True)
+    assert torch.equal(labeller.decide(*got), cascade.decide(*expected))
+    assert labeller.preprocess == cascade.preprocess
+
+
+def test_predict_imports_neither_lightning_nor_torchvision() -> None:
+    import subprocess
+    import sys
+
+    heavy = ("pytorch_lightning", "lightning_fabric", "torchmetrics", "torchvision", "hydra")
+    code = f"import sys, xray_lightning.predict; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_command_line_tools_are_siblings() -> None:
+    """predict, evaluate and report read runs through xray_lightning.runs, never each other."""
+    import ast
+
+    tools = ("predict", "evaluate", "report")
+    for tool in tools:
+        tree = ast.parse((REPO / "xray_lightning" / f"{tool}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        for other in tools:
+            assert f"xray_lightning.{other}" not in imported, f"{tool} imports {other}"

@@ -83,13 +83,13 @@ def test_cascade_metrics_reproduce_the_cascade_module(run_result: tuple[dict, Pa
 
     result, run_dir, root = run_result
     run = load_cascade_run(run_dir, data_root=root)
-    probs = {split: data.probs for split, data in run.splits.items()}
+    probs = dict(run.splits)
     for point in result["operating_points"].values():
         metrics, confusion = cascade_metrics(probs, point["t1"], point["t2"])
         assert confusion == point["confusion"]
         for key, value in point["metrics"].items():
             assert metrics[key] == pytest.approx(value, abs=1e-5), key
-    probabilities = run.splits["val"].probs
+    probabilities = run.splits["val"]
     assert isinstance(probabilities, Probabilities)
     stage1, stage2, thresholds = (
         run.cascade.stage1,

@@ -14,7 +14,8 @@ from test_plots import tiny_cascade
 
 from xray_lightning.data import XrayDataModule
 from xray_lightning.modules import CascadeModule
-from xray_lightning.predict import cascade_checkpoints, main, predict_files
+from xray_lightning.predict import main, predict_files
+from xray_lightning.runs import cascade_checkpoints
 
 LABELS = {"normal", "non-covid", "covid"}
 

@@ -21,120 +21,47 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xray_lightning.errors import CheckpointError, XrayLightningError
+from xray_lightning import runs
+from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
+from xray_lightning.runinfo import read_metrics
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "experiments" / "best"
-THRESHOLDS_FILE = "thresholds.json"
-STAGE_FILES = ("stage1.ckpt", "stage2.ckpt")
 SPLITS = ("test", "val")
 EXIT_OK, EXIT_USAGE = 0, 2
-# Keys of thresholds.json's "data" section: what decides which images are val and test.
-DATA_KEYS = ("layout", "val_fraction", "split_seed", "expect_size", "expect_mode")
 
 
 class ExportError(XrayLightningError):
     """An export would overwrite a shipped cascade, or its target is not a folder."""
 
 
-def read_thresholds(folder: Path) -> dict[str, Any]:
-    """``folder/thresholds.json`` (written by ``--export``), or {} when there is none."""
-    path = folder / THRESHOLDS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        saved = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path} is not valid JSON ({error})") from None
-    for key in ("t1", "t2"):
-        value = saved.get(key) if isinstance(saved, dict) else None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise CheckpointError(f"{path}: {key!r} must be a number in (0, 1), got {value!r}")
-    return saved
-
-
-def resolve_source(args: argparse.Namespace) -> dict[str, Any]:
-    """Checkpoints, thresholds (and where they came from) and data settings to evaluate."""
-    from xray_lightning.predict import cascade_checkpoints
-
-    if args.run is not None:
-        stage1, stage2, thresholds = cascade_checkpoints(args.run)
-        source = {"stage1": stage1, "stage2": stage2, "thresholds_from": "metrics.json"}
-        source |= {"thresholds": thresholds, "data": {}}
-    else:
-        stage1 = args.stage1 or SHIPPED / STAGE_FILES[0]
-        stage2 = args.stage2 or SHIPPED / STAGE_FILES[1]
-        for path in (stage1, stage2):
-            if not Path(path).is_file():
-                hint = (
-                    " (ship one with: python -m xray_lightning.evaluate --export RUN_DIR)"
-                    if args.stage1 is None
-                    else ""
-                )
-                raise CheckpointError(f"checkpoint not found: {path}{hint}")
-        saved = read_thresholds(Path(stage1).parent)
-        source = {"stage1": Path(stage1), "stage2": Path(stage2)}
-        source["thresholds"] = {k: float(saved[k]) for k in ("t1", "t2") if k in saved}
-        source["thresholds_from"] = THRESHOLDS_FILE if saved else "checkpoints"
-        source["data"] = {k: v for k, v in (saved.get("data") or {}).items() if k in DATA_KEYS}
-    for key in ("t1", "t2"):
-        value = getattr(args, key)
-        if value is not None:
-            source["thresholds"][key] = value
-            source["thresholds_from"] = "command line"
-    return source
-
-
-def data_kwargs(source: dict[str, Any], cascade: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """XrayDataModule arguments, 3-class: a run's own data config, else the checkpoints'
-    preprocess spec plus the split settings saved by ``--export``."""
-    if args.run is not None and (args.run / ".hydra" / "config.yaml").is_file():
-        from xray_lightning.report import data_kwargs as run_data_kwargs
-
-        return run_data_kwargs(args.run, cascade, args.data_root)
-    spec = cascade.preprocess or {}
-    if "image_size" not in spec:
-        raise CheckpointError("the stage checkpoints carry no preprocess spec (hparams.preprocess)")
-    root = args.data_root or os.environ.get("XRAY_DATA_ROOT") or REPO / "data" / "dataset"
-    keys = ("image_size", "expect_size", "expect_mode", "layout", "preprocessing")
-    kwargs = {"root": root, "stage": "three_class", **{k: spec[k] for k in keys if k in spec}}
-    return kwargs | source["data"]
-
-
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Rebuild the cascade, predict val and test, and compute the cascade's metrics."""
     from xray_lightning.data import XrayDataModule
     from xray_lightning.modules.cascade import CascadeModule
-    from xray_lightning.operating_point import cascade_metrics, cascade_probabilities
+    from xray_lightning.operating_point import cascade_metrics
 
     started = time.perf_counter()
-    source = resolve_source(args)
+    source = runs.cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2)
     cascade = CascadeModule.from_checkpoints(
-        source["stage1"], source["stage2"], **source["thresholds"], fold_bn=True
+        source.stage1, source.stage2, **source.thresholds, fold_bn=True
     ).float()
-    datamodule = XrayDataModule(**data_kwargs(source, cascade, args))
+    datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
     datamodule.setup("test")
-    spec = cascade.preprocess
-    if spec.get("mean") is not None:
-        # The checkpoints' own normalisation, as predict applies it to new files.
-        datamodule.data.mean, datamodule.data.std = spec["mean"], spec["std"]
-    probs = {split: cascade_probabilities(cascade, datamodule, split) for split in SPLITS}
+    probs = {split: runs.split_predictions(cascade, datamodule, split) for split in SPLITS}
     probs = {split: p for split, p in probs.items() if len(p.labels)}
     metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
     result: dict[str, Any] = {
-        "stage1": str(source["stage1"]),
-        "stage2": str(source["stage2"]),
+        "stage1": str(source.stage1),
+        "stage2": str(source.stage2),
         "run_dir": str(args.run) if args.run is not None else None,
         "thresholds": {"t1": cascade.t1, "t2": cascade.t2},
-        "thresholds_from": source["thresholds_from"],
+        "thresholds_from": source.thresholds_from,
         "data_root": str(datamodule.root),
         "images": {split: len(p.labels) for split, p in probs.items()},
         "class_names": list(cascade.class_names),
@@ -149,8 +76,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def recorded_difference(run_dir: Path, metrics: dict[str, float]) -> float | None:
     """Largest |re-measured - metrics.json| over the val/test metrics both have (None: none)."""
-    from xray_lightning.runinfo import read_metrics
-
     recorded = read_metrics(run_dir).get("metrics") or {}
     diffs = [
         abs(value - recorded[key])
@@ -212,31 +137,25 @@ def report_text(result: dict[str, Any]) -> str:
 
 def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str, Path]:
     """Slim stage checkpoints + thresholds.json of a finished cascade run, written to ``target``."""
-    from omegaconf import OmegaConf
-
     from xray_lightning.modules.cascade import CascadeModule
     from xray_lightning.modules.checkpoints import save_weights_only
-    from xray_lightning.predict import cascade_checkpoints
-    from xray_lightning.runinfo import read_metrics
 
-    stage1, stage2, thresholds = cascade_checkpoints(run_dir)
+    stage1, stage2, thresholds = runs.cascade_checkpoints(run_dir)
     if target.exists() and not target.is_dir():
         raise ExportError(f"--to {target} exists and is not a folder")
-    names = [*STAGE_FILES, THRESHOLDS_FILE]
+    names = [*runs.STAGE_FILES, runs.THRESHOLDS_FILE]
     existing = [name for name in names if (target / name).exists()]
     if existing and not force:
         raise ExportError(
             f"{target} already holds {', '.join(existing)}: pass --force to replace them"
         )
     result = read_metrics(run_dir)
-    data: dict[str, Any] = {}
-    hydra_config = run_dir / ".hydra" / "config.yaml"
-    if hydra_config.is_file():
-        cfg = OmegaConf.to_container(OmegaConf.load(hydra_config).data, resolve=False)
-        data = {k: cfg[k] for k in DATA_KEYS if k in cfg}  # type: ignore[index, operator]
+    data = {
+        k: v for k, v in (runs.run_data_settings(run_dir) or {}).items() if k in runs.SPLIT_KEYS
+    }
     written = {
-        "stage1": save_weights_only(stage1, target / STAGE_FILES[0]),
-        "stage2": save_weights_only(stage2, target / STAGE_FILES[1]),
+        "stage1": save_weights_only(stage1, target / runs.STAGE_FILES[0]),
+        "stage2": save_weights_only(stage2, target / runs.STAGE_FILES[1]),
     }
     metrics = result.get("metrics") or {}
     saved = {
@@ -251,7 +170,7 @@ def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str
         "metrics": {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS},
         "exported": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-    path = target / THRESHOLDS_FILE
+    path = target / runs.THRESHOLDS_FILE
     path.write_text(json.dumps(saved, indent=2) + "\n")
     written["thresholds"] = path
     CascadeModule.from_checkpoints(written["stage1"], written["stage2"], **thresholds)
@@ -276,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset folder (default: the run's, else XRAY_DATA_ROOT, else data/dataset)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--to", type=Path, default=SHIPPED, help="--export: target folder")
+    parser.add_argument("--to", type=Path, default=runs.SHIPPED, help="--export: target folder")
     parser.add_argument("--force", action="store_true", help="--export: replace existing files")
     return parser
 

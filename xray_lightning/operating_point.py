@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from xray_lightning.decision import COVID, Probabilities, decide
 from xray_lightning.errors import XrayLightningError
-from xray_lightning.modules.cascade import COVID, NORMAL, CascadeMetrics, decide
 
 # Thresholds must stay inside (0, 1) (CascadeModule checks it); a saturated float32 sigmoid
 # gives exactly 1.0, which the upper clamp still counts as positive.
@@ -32,19 +31,6 @@ LOWEST, HIGHEST = 1e-6, 1.0 - 1e-6
 
 class OperatingPointError(XrayLightningError):
     """A recall target is malformed, or the val split cannot support it."""
-
-
-@dataclass(frozen=True)
-class Probabilities:
-    """Both stages' outputs on one split and its 3-class labels (0 normal, 1 non-covid, 2 covid)."""
-
-    p_infected: torch.Tensor
-    p_covid: torch.Tensor
-    labels: torch.Tensor
-
-    @property
-    def infected(self) -> torch.Tensor:
-        return self.labels > NORMAL
 
 
 def parse_target_recall(value: Any) -> dict[str, float] | None:
@@ -106,25 +92,13 @@ def recall_first_thresholds(
     return t1, t2
 
 
-@torch.no_grad()
-def cascade_probabilities(cascade: Any, datamodule: Any, split: str) -> Probabilities:
-    """``cascade.predict_proba`` over one split of a 3-class DataModule, in file order."""
-    p_inf, p_cov, labels = [], [], []
-    device = next(cascade.parameters()).device
-    for batch in datamodule.split_dataloader(split):
-        images, y = datamodule.transform_batch(batch, train=False)
-        a, b = cascade.predict_proba(images.to(device))
-        p_inf.append(a.cpu())
-        p_cov.append(b.cpu())
-        labels.append(y.cpu())
-    return Probabilities(torch.cat(p_inf), torch.cat(p_cov), torch.cat(labels))
-
-
 def cascade_metrics(
     splits: Mapping[str, Probabilities], t1: float, t2: float
 ) -> tuple[dict[str, float], dict[str, list[list[int]]]]:
     """The metrics ``CascadeModule.test`` logs (the same ``CascadeMetrics``, the same keys) and
     the 3x3 confusions, at (t1, t2), from probabilities already computed."""
+    from xray_lightning.modules.cascade import CascadeMetrics  # torchmetrics: only when measuring
+
     metrics: dict[str, float] = {}
     confusion: dict[str, list[list[int]]] = {}
     for split, p in splits.items():
@@ -135,6 +109,34 @@ def cascade_metrics(
         values, confusion[split] = split_metrics.compute()
         metrics.update({f"{split}/{k}": float(v) for k, v in values.items()})
     return metrics, confusion
+
+
+def operating_points(
+    probs: Mapping[str, Probabilities],
+    configured: tuple[float, float],
+    target_recall: Any = None,
+    computed_by: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """accuracy-first at the configured (t1, t2) and, when ``target_recall`` is set and there is a
+    val split, recall-first with thresholds chosen on val: thresholds, metrics and confusions.
+    ``computed_by`` marks a recall-first point computed after the run (by ``report``)."""
+    thresholds = {"accuracy_first": configured}
+    targets = parse_target_recall(target_recall)
+    if targets and "val" in probs:
+        thresholds["recall_first"] = recall_first_thresholds(probs["val"], targets, configured)
+    points: dict[str, dict[str, Any]] = {}
+    for name, (t1, t2) in thresholds.items():
+        metrics, confusion = cascade_metrics(probs, t1, t2)
+        points[name] = {
+            "t1": t1,
+            "t2": t2,
+            "target_recall": targets if name == "recall_first" else None,
+            "metrics": metrics,
+            "confusion": confusion,
+        }
+        if name == "recall_first" and computed_by:
+            points[name]["computed_by"] = computed_by
+    return points
 
 
 HEADLINE = (

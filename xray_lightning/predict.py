@@ -1,11 +1,13 @@
 """Predict normal / non-covid / covid for image files and folders with a trained cascade.
 
+    python -m xray_lightning.predict [--json] PATH...                  (the shipped model)
     python -m xray_lightning.predict --run RUN_DIR [--json] PATH...
     python -m xray_lightning.predict --stage1 CKPT --stage2 CKPT [--t1 T] [--t2 T] [--json] PATH...
 
 A PATH is an image or a folder (searched recursively; hidden files skipped). Images of any size
 or mode are converted the way training data was: ``load_image`` (any size/mode, resized to the
-model's side) then ``prepare_batch`` with the cascade's preprocess spec. One row per file: path,
+model's side) then ``prepare_batch`` with the cascade's preprocess spec. The cascade runs in
+plain PyTorch (``labeller``): Lightning is never imported here. One row per file: path,
 label, p_infected, p_covid (``--json``: one JSON object per line with those keys and ``error``).
 A file that cannot be read as an image gets an error row; the others are still predicted.
 
@@ -30,14 +32,10 @@ from xray_lightning.data.images import load_image
 from xray_lightning.data.transforms import prepare_batch
 from xray_lightning.errors import CheckpointError, XrayLightningError
 from xray_lightning.exits import run_cli
-from xray_lightning.modules.cascade import CascadeModule
-from xray_lightning.runinfo import METRICS_FILE, STAGE_DIRS, read_metrics
+from xray_lightning.labeller import Labeller
+from xray_lightning.runs import cascade_source
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
-
-
-class RunDirError(XrayLightningError):
-    """A run dir is not a finished cascade run (no metrics.json, wrong task, failed, no ckpts)."""
 
 
 @dataclass
@@ -57,47 +55,11 @@ class Row:
         return f"{self.path}\t{self.label}\t{self.p_infected:.4f}\t{covid}"
 
 
-def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, float]]:
-    """(stage-1 ckpt, stage-2 ckpt, {t1, t2}) of a finished cascade run dir.
-
-    The checkpoints named in metrics.json are used; if the run dir was moved, the same files
-    are looked for under ``stage1/checkpoints`` and ``stage2/checkpoints``.
-    """
-    run_dir = Path(run_dir)
-    if not (run_dir / METRICS_FILE).is_file():
-        raise RunDirError(f"{run_dir} is not a run dir: no {METRICS_FILE} in it")
-    result = read_metrics(run_dir)
-    if result.get("task") != "cascade":
-        raise RunDirError(
-            f"{run_dir} is a {result.get('task')!r} run; --run needs a cascade run dir "
-            "(python -m xray_lightning.train task=cascade), or pass --stage1 and --stage2"
-        )
-    if result.get("status") != "ok":
-        raise RunDirError(f"{run_dir}: the run did not finish ({result.get('reason')})")
-    found = []
-    for stage, folder in STAGE_DIRS.items():
-        named = (result.get("stages", {}).get(stage) or {}).get("best_checkpoint")
-        candidates = [Path(named)] if named else []
-        if named:
-            candidates.append(run_dir / folder / "checkpoints" / Path(named).name)
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            raise RunDirError(f"{run_dir}: the {stage} checkpoint is missing (tried {candidates})")
-        found.append(path)
-    thresholds = {k: float(v) for k, v in (result.get("thresholds") or {}).items()}
-    return found[0], found[1], thresholds
-
-
-def load_cascade(args: argparse.Namespace) -> CascadeModule:
-    """The cascade named by ``--run`` or ``--stage1``/``--stage2`` (thresholds: --t1/--t2 win)."""
-    thresholds: dict[str, float] = {}
-    if args.run is not None:
-        stage1, stage2, thresholds = cascade_checkpoints(args.run)
-    else:
-        stage1, stage2 = args.stage1, args.stage2
-    t1 = args.t1 if args.t1 is not None else thresholds.get("t1")
-    t2 = args.t2 if args.t2 is not None else thresholds.get("t2")
-    return CascadeModule.from_checkpoints(stage1, stage2, t1=t1, t2=t2, fold_bn=True)
+def load_cascade(args: argparse.Namespace) -> Labeller:
+    """The cascade named by ``--run`` or ``--stage1``/``--stage2``, else the shipped one
+    (thresholds: --t1/--t2 win)."""
+    source = cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2)
+    return Labeller.from_checkpoints(source.stage1, source.stage2, **source.thresholds)
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | tuple[Path, str]]:
@@ -151,7 +113,7 @@ def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
 
 @torch.inference_mode()
 def predict_files(
-    cascade: CascadeModule, files: Sequence[str | Path | tuple[Path, str]], batch_size: int = 128
+    cascade: Labeller, files: Sequence[str | Path | tuple[Path, str]], batch_size: int = 128
 ) -> Iterator[Row]:
     """Rows in the order of ``files``: decoded as in training, batched through the cascade."""
     spec = cascade.preprocess
@@ -188,9 +150,10 @@ def predict_files(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m xray_lightning.predict",
-        description="Classify chest X-ray images as normal / non-covid / covid with a cascade.",
+        description="Classify chest X-ray images as normal / non-covid / covid with a cascade "
+        "(default: the shipped one, experiments/best).",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
     source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
     parser.add_argument("--stage2", type=Path, help="stage-2 (covid vs non-covid) checkpoint")

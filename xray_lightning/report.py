@@ -16,7 +16,6 @@ on test).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,42 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
+from xray_lightning import runs
 from xray_lightning.data import XrayDataModule
+from xray_lightning.decision import COVID
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
 from xray_lightning.modules.cascade import CascadeModule
-from xray_lightning.operating_point import (
-    COVID,
-    Probabilities,
-    cascade_metrics,
-    comparison_table,
-    parse_target_recall,
-    recall_first_thresholds,
-)
+from xray_lightning.operating_point import cascade_metrics, comparison_table
+from xray_lightning.operating_point import operating_points as compute_operating_points
 from xray_lightning.plots.io import FigureInputError, log_pngs_to_tensorboard, save_figure
-from xray_lightning.predict import cascade_checkpoints
 from xray_lightning.runinfo import read_metrics
+from xray_lightning.runs import SplitPredictions
 
 DEFAULT_TARGET_RECALL = 0.98
 SPLITS = ("val", "test", "showcase")
 STAGE_TITLES = {"stage1": "stage 1: normal vs infected", "stage2": "stage 2: covid vs non-covid"}
-
-
-@dataclass
-class SplitData:
-    """One split of the 3-class data, in file order: images as the model sees them (uint8,
-    before normalisation), labels, both stages' probabilities and the cascade's labels."""
-
-    raw: torch.Tensor  # uint8 [N, H, W]
-    probs: Probabilities
-    predicted: torch.Tensor
-    paths: list[Path]
-
-    @property
-    def labels(self) -> torch.Tensor:
-        return self.probs.labels
 
 
 @dataclass
@@ -70,62 +49,10 @@ class CascadeRun:
     result: dict[str, Any]
     cascade: CascadeModule
     datamodule: XrayDataModule
-    splits: dict[str, SplitData] = field(default_factory=dict)
+    splits: dict[str, SplitPredictions] = field(default_factory=dict)
 
     def stage_dir(self, folder: str) -> Path:
         return self.run_dir / folder
-
-
-def latest_cascade_run(log_dir: str | Path | None = None) -> Path:
-    """The newest ``<log_dir>/cascade/runs/*`` holding a metrics.json (log_dir: $XRAY_LOG_DIR
-    or ``logs``)."""
-    log_dir = Path(log_dir or os.environ.get("XRAY_LOG_DIR", "logs"))
-    runs = sorted(p.parent for p in (log_dir / "cascade" / "runs").glob("*/metrics.json"))
-    if not runs:
-        raise FigureInputError(
-            f"no cascade run under {log_dir / 'cascade' / 'runs'}: train one with `make train`, "
-            "or pass RUN=<run dir>"
-        )
-    return runs[-1]
-
-
-def data_kwargs(run_dir: Path, cascade: CascadeModule, data_root: str | Path | None) -> dict:
-    """XrayDataModule arguments for the run's data, 3-class: the run's saved Hydra config when
-    there is one, else the stage checkpoints' preprocess spec (root from ``data_root``)."""
-    hydra_config = run_dir / ".hydra" / "config.yaml"
-    if hydra_config.is_file():
-        cfg = OmegaConf.load(hydra_config)
-        cfg.data.stage = "three_class"
-        if data_root is not None:
-            cfg.data.root = str(data_root)
-        kwargs = OmegaConf.to_container(cfg.data, resolve=True)
-        kwargs.pop("_target_", None)  # type: ignore[union-attr]
-        return kwargs  # type: ignore[return-value]
-    spec = cascade.preprocess or {}
-    if data_root is None:
-        data_root = os.environ.get("XRAY_DATA_ROOT")
-    if data_root is None:
-        raise FigureInputError(
-            f"{run_dir} has no .hydra/config.yaml naming its data: pass --data-root (or set "
-            "XRAY_DATA_ROOT)"
-        )
-    keys = ("image_size", "expect_size", "expect_mode", "layout", "preprocessing")
-    return {"root": data_root, "stage": "three_class", **{k: spec[k] for k in keys if k in spec}}
-
-
-@torch.no_grad()
-def split_data(cascade: CascadeModule, datamodule: XrayDataModule, split: str) -> SplitData:
-    raws, p_inf, p_cov, labels = [], [], [], []
-    for batch in datamodule.split_dataloader(split):
-        images, y = datamodule.transform_batch(batch, train=False)
-        a, b = cascade.predict_proba(images)
-        raws.append(batch[0].reshape(len(y), *batch[0].shape[-2:]))
-        p_inf.append(a)
-        p_cov.append(b)
-        labels.append(y)
-    probs = Probabilities(torch.cat(p_inf), torch.cat(p_cov), torch.cat(labels))
-    predicted = cascade.decide(probs.p_infected, probs.p_covid)
-    return SplitData(torch.cat(raws), probs, predicted, datamodule.split_paths(split))
 
 
 def load_cascade_run(
@@ -135,55 +62,39 @@ def load_cascade_run(
 ) -> CascadeRun:
     """Rebuild a cascade run's model (``CascadeModule.from_checkpoints`` at the run's thresholds,
     unless ``cascade`` is given), re-load its data and predict val, test and showcase."""
-    run_dir = Path(run_dir)
-    stage1, stage2, thresholds = cascade_checkpoints(run_dir)
+    source = runs.cascade_source(run=Path(run_dir))
     if cascade is None:
-        cascade = CascadeModule.from_checkpoints(stage1, stage2, **thresholds)
-    datamodule = XrayDataModule(**data_kwargs(run_dir, cascade, data_root))
+        cascade = CascadeModule.from_checkpoints(source.stage1, source.stage2, **source.thresholds)
+    datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, data_root))
     datamodule.setup("test")
-    run = CascadeRun(run_dir, read_metrics(run_dir), cascade.eval(), datamodule)
+    run = CascadeRun(Path(run_dir), read_metrics(run_dir), cascade.eval(), datamodule)
     for split in SPLITS:
         if len(datamodule.split_labels(split)):
-            run.splits[split] = split_data(cascade, datamodule, split)
+            run.splits[split] = runs.split_predictions(cascade, datamodule, split, keep_images=True)
     return run
 
 
-# -- operating points ----------------------------------------------------------------------------
 def operating_points(run: CascadeRun, target_recall: Any = DEFAULT_TARGET_RECALL) -> dict:
     """accuracy-first and recall-first side by side: the run's own when it chose a recall
     target, else recall-first computed here on val for ``target_recall``."""
     saved = dict(run.result.get("operating_points") or {})
     if "recall_first" in saved:
         return saved
-    probs = {split: data.probs for split, data in run.splits.items()}
-    t1, t2 = run.cascade.t1, run.cascade.t2
-    metrics, confusion = cascade_metrics(probs, t1, t2)
-    points = {
-        "accuracy_first": saved.get("accuracy_first")
-        or {"t1": t1, "t2": t2, "target_recall": None, "metrics": metrics, "confusion": confusion}
-    }
-    targets = parse_target_recall(target_recall)
-    if targets and "val" in probs:
-        r1, r2 = recall_first_thresholds(probs["val"], targets, (t1, t2))
-        metrics, confusion = cascade_metrics(probs, r1, r2)
-        points["recall_first"] = {
-            "t1": r1,
-            "t2": r2,
-            "target_recall": targets,
-            "metrics": metrics,
-            "confusion": confusion,
-            "computed_by": "report",
-        }
+    probs = dict(run.splits)
+    configured = (run.cascade.t1, run.cascade.t2)
+    points = compute_operating_points(probs, configured, target_recall, computed_by="report")
+    if "accuracy_first" in saved:
+        points["accuracy_first"] = saved["accuracy_first"]
     return points
 
 
 # -- figures ---------------------------------------------------------------------------------------
-def stage_scores(data: SplitData) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def stage_scores(data: SplitPredictions) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Each stage's (probabilities, 0/1 targets): stage 2 on the truly infected images only."""
-    infected = data.probs.infected
+    infected = data.infected
     return {
-        "stage1": (data.probs.p_infected, infected.long()),
-        "stage2": (data.probs.p_covid[infected], (data.labels[infected] == COVID).long()),
+        "stage1": (data.p_infected, infected.long()),
+        "stage2": (data.p_covid[infected], (data.labels[infected] == COVID).long()),
     }
 
 
@@ -198,7 +109,7 @@ def figure_showcase(run: CascadeRun):
     from xray_lightning.plots.gallery import showcase_figure
 
     data = run.splits["showcase"]
-    p = data.probs
+    p = data
     return showcase_figure(
         data.raw, data.labels, data.predicted, p.p_infected, p.p_covid, run.cascade.class_names
     )
@@ -209,7 +120,7 @@ def figure_failures(run: CascadeRun, split: str = "test", limit: int = 30):
 
     data = run.splits[split]
     names = [f"{p.parent.name}/{p.name}" for p in data.paths]
-    p = data.probs
+    p = data
     return failure_figure(
         data.raw,
         data.labels,
@@ -231,7 +142,7 @@ def figure_confusion(run: CascadeRun, which: str, split: str = "test"):
     data = run.splits[split]
     cascade = run.cascade
     if which == "cascade":
-        matrix = cascade_metrics({split: data.probs}, cascade.t1, cascade.t2)[1][split]
+        matrix = cascade_metrics({split: data}, cascade.t1, cascade.t2)[1][split]
         return confusion_pair_figure(
             matrix,
             cascade.class_names,
@@ -280,13 +191,13 @@ def model_inputs(run: CascadeRun, raw: torch.Tensor) -> torch.Tensor:
     return run.datamodule.transform_batch((raw[:, None], labels, torch.tensor(-1)), train=False)[0]
 
 
-def gradcam_cases(data: SplitData, per_kind: int = 4) -> tuple[list[int], list[bool]]:
+def gradcam_cases(data: SplitPredictions, per_kind: int = 4) -> tuple[list[int], list[bool]]:
     """Up to ``per_kind`` correct images (spread over the classes) and the most confident
     mistakes, for the Grad-CAM figure."""
     from xray_lightning.plots.gallery import decision_confidence, most_confident_mistakes
 
     right = data.labels == data.predicted
-    confidence = decision_confidence(data.predicted, data.probs.p_infected, data.probs.p_covid)
+    confidence = decision_confidence(data.predicted, data.p_infected, data.p_covid)
     correct: list[int] = []
     for rank in range(per_kind):
         for c in range(3):
@@ -294,7 +205,7 @@ def gradcam_cases(data: SplitData, per_kind: int = 4) -> tuple[list[int], list[b
             if rank < len(idx) and len(correct) < per_kind:
                 ordered = idx[torch.argsort(confidence[idx], descending=True, stable=True)]
                 correct.append(int(ordered[rank]))
-    p = data.probs
+    p = data
     wrong = most_confident_mistakes(data.labels, data.predicted, p.p_infected, p.p_covid, per_kind)
     cases = correct + wrong.tolist()
     return cases, [not bool(right[i]) for i in cases]
@@ -310,7 +221,7 @@ def figure_gradcam(run: CascadeRun, split: str = "test"):
         raise FigureInputError(f"no {split} images for Grad-CAM")
     raw = data.raw[cases]
     inputs = model_inputs(run, raw)
-    p_inf, p_cov = data.probs.p_infected[cases], data.probs.p_covid[cases]
+    p_inf, p_cov = data.p_infected[cases], data.p_covid[cases]
     cascade = run.cascade
     cams = {
         "stage 1 Grad-CAM\n(explains its decision)": grad_cam(
@@ -325,8 +236,8 @@ def figure_gradcam(run: CascadeRun, split: str = "test"):
         + caption(
             int(data.labels[i]),
             int(data.predicted[i]),
-            float(data.probs.p_infected[i]),
-            float(data.probs.p_covid[i]),
+            float(data.p_infected[i]),
+            float(data.p_covid[i]),
             cascade.class_names,
         )
         for i in cases
@@ -344,9 +255,9 @@ def make_report(
     run: CascadeRun | None = None,
 ) -> dict[str, Path]:
     """Write every figure into ``RUN/figures/`` (and TensorBoard); return {name: png path}."""
-    from xray_lightning.data.audit import plot_class_distribution
+    from xray_lightning.plots.distribution import class_distribution_figure
 
-    run = run or load_cascade_run(run_dir or latest_cascade_run(), data_root)
+    run = run or load_cascade_run(run_dir or runs.latest_run(), data_root)
     out = run.run_dir / "figures"
     out.mkdir(parents=True, exist_ok=True)
     points = operating_points(run, target_recall)
@@ -365,8 +276,10 @@ def make_report(
     }
     written: dict[str, Path] = {}
     counts = run.datamodule.summary()
-    written["class_distribution"] = plot_class_distribution(
-        counts, out / "class_distribution.png", title="Class distribution per split (3 classes)"
+    written["class_distribution"] = save_figure(
+        class_distribution_figure(counts, title="Class distribution per split (3 classes)"),
+        out / "class_distribution.png",
+        dpi=120,
     )
     for name, make in figures.items():
         written[name] = save_figure(make(), out / f"{name}.png")
@@ -401,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-tensorboard", action="store_true", help="PNGs only")
     args = parser.parse_args(argv)
     try:
-        run_dir = args.run or latest_cascade_run()
+        run_dir = args.run or runs.latest_run()
         run = load_cascade_run(run_dir, args.data_root)
         written = make_report(
             run=run, target_recall=args.target_recall, tensorboard=not args.no_tensorboard

@@ -1,9 +1,11 @@
-"""A run's metrics.json: written atomically, read by everything downstream."""
+"""A run's metrics.json: written atomically (``RunRecord``: whatever the run's end), read by
+everything downstream."""
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,64 @@ def write_metrics(run_dir: str | Path, result: dict[str, Any]) -> Path:
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     """Read a run's metrics.json."""
     return json.loads((Path(run_dir) / METRICS_FILE).read_text())
+
+
+def failure(error: BaseException, trainer: Any = None) -> dict[str, Any]:
+    """The status and reason a run that raised records: ``interrupted`` for Ctrl-C/SIGTERM."""
+    interrupted = isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, SystemExit) and trainer is not None and trainer.interrupted
+    )
+    if interrupted:
+        return {
+            "status": "interrupted",
+            "reason": "interrupted (SIGINT/SIGTERM); resume from last.ckpt",
+        }
+    return {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
+
+
+def finished_ok(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` already holds a finished run's metrics.json (status ok)."""
+    try:
+        return read_metrics(run_dir).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+class RunRecord:
+    """``with RunRecord(run_dir, result) as record:`` writes ``metrics.json`` however the block
+    ends: ``ok`` as the block set it, ``failed`` with the reason, or ``interrupted``.
+
+    A diverged run (``NonFiniteLossError``) is a result, not a crash: recorded as failed and not
+    re-raised. Until ``record.began`` is set, a failure never replaces a finished run's record
+    (a mistyped resume must not overwrite it). ``record.trainer`` tells Lightning's Ctrl-C
+    (a ``SystemExit``) from other exits; it is re-raised as ``KeyboardInterrupt``. Under DDP every
+    rank runs the block and rank zero writes.
+    """
+
+    def __init__(self, run_dir: str | Path, result: dict[str, Any]) -> None:
+        self.run_dir = Path(run_dir)
+        self.result = result
+        self.began = False
+        self.trainer: Any = None
+        self._started = 0.0
+
+    def __enter__(self) -> RunRecord:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
+        from xray_lightning.cluster import is_global_zero
+        from xray_lightning.errors import NonFiniteLossError
+
+        diverged = isinstance(error, NonFiniteLossError)
+        if diverged:
+            self.result.update(status="failed", reason=str(error))
+        elif error is not None and self.result.get("status") == "running":
+            self.result.update(failure(error, self.trainer))
+        self.result["wall_time_s"] = round(time.perf_counter() - self._started, 2)
+        if is_global_zero() and (self.began or not finished_ok(self.run_dir)):
+            write_metrics(self.run_dir, self.result)
+        interrupted = self.result.get("status") == "interrupted"
+        if error is not None and interrupted and not isinstance(error, KeyboardInterrupt):
+            raise KeyboardInterrupt from error  # Lightning turns Ctrl-C into SystemExit(1)
+        return diverged

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import signal
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,20 +28,21 @@ from xray_lightning.builders import (
     needs_resolving,
     resolve_hardware,
 )
+from xray_lightning.callbacks.hydra_started import HydraStarted
 from xray_lightning.callbacks.job_progress import JobPlan, JobProgressBar
 from xray_lightning.cluster import ddp_launch, is_global_zero, job_threads, leave_process_group
-from xray_lightning.errors import NonFiniteLossError, XrayLightningError
+from xray_lightning.config_check import check_config
+from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    HydraStarted,
     run_cli,
 )
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
-from xray_lightning.runinfo import STAGE_DIRS, read_metrics, write_metrics
+from xray_lightning.runinfo import STAGE_DIRS, RunRecord, finished_ok, read_metrics
 from xray_lightning.runlock import RunLock
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -114,10 +114,8 @@ def fit_stage(
     run_dir = Path(cfg.paths.output_dir)
     result = base_result(cfg)
     result["run_dir"] = str(run_dir)
-    started = time.perf_counter()
     module = trainer = None
-    fitting = False  # a run that fails before training never replaces a finished run's record
-    try:
+    with RunRecord(run_dir, result) as record:
         if hardware is None or needs_resolving(cfg):
             hardware = resolve_hardware(cfg)
         result["hardware"] = hardware
@@ -127,31 +125,19 @@ def fit_stage(
         module = build_module(cfg, datamodule)
         if cfg.get("ckpt_path"):
             check_compatible(cfg.ckpt_path, module)
-        trainer = build_trainer(cfg)
+        trainer = record.trainer = build_trainer(cfg)
         plan = plan or JobPlan(name=str(cfg.task.stage))
         if later_images is not None:
             plan.later_images = later_images(result["data"])
         for callback in trainer.callbacks:
             if isinstance(callback, JobProgressBar):
                 callback.plan = plan
-        fitting = True
+        record.began = True  # from here a failure replaces an earlier record of this run dir
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         if trainer.interrupted:
             raise KeyboardInterrupt
         result.update(evaluate_best(cfg, trainer, module, datamodule))
         result["status"] = "ok"
-    except NonFiniteLossError as error:
-        # A diverged run is a result (a failed row in a sweep), not a crash.
-        result.update(status="failed", reason=str(error))
-    except BaseException as error:
-        result.update(failure(error, trainer))
-        if result["status"] == "interrupted" and not isinstance(error, KeyboardInterrupt):
-            raise KeyboardInterrupt from error  # Lightning turns Ctrl-C into SystemExit(1)
-        raise
-    finally:
-        result["wall_time_s"] = round(time.perf_counter() - started, 2)
-        if is_global_zero() and (fitting or not finished_ok(run_dir)):
-            write_metrics(run_dir, result)  # under DDP every rank gets here; one writes
     if trainer is not None and is_global_zero():
         log_final_hparams(trainer, result)
     return result, module
@@ -208,9 +194,8 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     result = base_result(cfg)
     result.update(run_dir=str(run_dir), stages={})
-    started = time.perf_counter()
     modules = {}
-    try:
+    with RunRecord(run_dir, result) as record:
         result["hardware"] = hardware = resolve_hardware(cfg)  # once for both stages
         stages = list(cfg.task.stages)
         for index, stage in enumerate(stages):
@@ -219,27 +204,17 @@ def train_cascade(cfg: DictConfig) -> dict[str, Any]:
             later = partial(later_stage_images, cfg, run_dir, stages[index + 1 :])
             stage_result, module = fit_stage(stage_cfg, hardware, plan, later)
             result["stages"][stage] = summary_of(stage_result)
+            record.began = True  # a stage ran: this record replaces an earlier one
             if stage_result["status"] != "ok":
                 result.update(status="failed", reason=f"{stage}: {stage_result['reason']}")
                 return result
             modules[stage] = module
         leave_process_group()  # DDP ends with training: rank zero evaluates the cascade, unsharded
-        if not is_global_zero():
-            result["status"] = "ok"
-            return result
-        result.update(
-            evaluate_cascade(cfg, modules["normal_vs_infected"], modules["covid_vs_noncovid"])
-        )
+        if is_global_zero():
+            result.update(
+                evaluate_cascade(cfg, modules["normal_vs_infected"], modules["covid_vs_noncovid"])
+            )
         result["status"] = "ok"
-    except BaseException as error:
-        if result["status"] == "running":
-            result.update(failure(error))
-        raise
-    finally:
-        result["wall_time_s"] = round(time.perf_counter() - started, 2)
-        began = bool(result["stages"])
-        if is_global_zero() and (began or not finished_ok(run_dir)):
-            write_metrics(run_dir, result)
     return result
 
 
@@ -255,27 +230,6 @@ def later_stage_images(
         epochs = stage_config(cfg, stage, run_dir).trainer.get("max_epochs") or 1
         images += infected * max(1, int(epochs))
     return images
-
-
-def failure(error: BaseException, trainer: Any = None) -> dict[str, Any]:
-    """The status and reason a run that raised records: ``interrupted`` for Ctrl-C/SIGTERM."""
-    interrupted = isinstance(error, KeyboardInterrupt) or (
-        isinstance(error, SystemExit) and trainer is not None and trainer.interrupted
-    )
-    if interrupted:
-        return {
-            "status": "interrupted",
-            "reason": "interrupted (SIGINT/SIGTERM); resume from last.ckpt",
-        }
-    return {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
-
-
-def finished_ok(run_dir: Path) -> bool:
-    """Whether ``run_dir`` already holds a finished run's metrics.json (status ok)."""
-    try:
-        return read_metrics(run_dir).get("status") == "ok"
-    except (OSError, ValueError):
-        return False
 
 
 def summary_of(stage_result: dict[str, Any]) -> dict[str, Any]:
@@ -301,34 +255,17 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
     run once per split in float32 on the CPU, as ``predict`` and ``from_checkpoints`` do (not
     under the trainer's bf16 autocast), so these numbers are what a loaded cascade reproduces.
     """
-    from xray_lightning.operating_point import (
-        cascade_metrics,
-        cascade_probabilities,
-        parse_target_recall,
-        recall_first_thresholds,
-    )
+    from xray_lightning.operating_point import operating_points
+    from xray_lightning.runs import split_predictions
 
     splits = ("val", "test", "showcase")
     datamodule = build_datamodule(cfg, stage="three_class")
     configured = (float(cfg.task.cascade.t1), float(cfg.task.cascade.t2))
     cascade = CascadeModule(stage1.cpu().float(), stage2.cpu().float(), *configured).eval()
-    probs = {split: cascade_probabilities(cascade, datamodule, split) for split in splits}
+    probs = {split: split_predictions(cascade, datamodule, split) for split in splits}
     probs = {split: p for split, p in probs.items() if len(p.labels)}
-    thresholds = {"accuracy_first": configured}
-    targets = parse_target_recall(cfg.task.cascade.get("target_recall"))
-    if targets:
-        thresholds["recall_first"] = recall_first_thresholds(probs["val"], targets, configured)
-    points: dict[str, dict[str, Any]] = {}
-    for name, (t1, t2) in thresholds.items():
-        metrics, confusion = cascade_metrics(probs, t1, t2)
-        points[name] = {
-            "t1": t1,
-            "t2": t2,
-            "target_recall": targets if name == "recall_first" else None,
-            "metrics": metrics,
-            "confusion": confusion,
-        }
-    chosen = "recall_first" if targets else "accuracy_first"
+    points = operating_points(probs, configured, cfg.task.cascade.get("target_recall"))
+    chosen = "recall_first" if "recall_first" in points else "accuracy_first"
     return {
         "thresholds": {"t1": points[chosen]["t1"], "t2": points[chosen]["t2"]},
         "metrics": points[chosen]["metrics"],
@@ -341,6 +278,7 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the configured task and return what its metrics.json holds (one writer per run dir)."""
+    check_config(cfg)  # every bad data/model/task key, once, before anything is built
     with RunLock(cfg.paths.output_dir):
         if cfg.task.name == "cascade":
             return train_cascade(cfg)

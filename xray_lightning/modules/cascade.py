@@ -10,14 +10,31 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from xray_lightning.decision import (
+    CLASS_NAMES,
+    COVID,
+    NON_COVID,
+    NORMAL,
+    check_same_input,
+    check_thresholds,
+    decide,
+    staged_proba,
+)
 from xray_lightning.errors import CheckpointError
 from xray_lightning.models.fusion import fold_batchnorm
 from xray_lightning.modules.binary import BinaryClassifier
 from xray_lightning.modules.checkpoints import load_classifier
 from xray_lightning.modules.metrics import binary_metrics, confusion_matrix, multiclass_metrics
 
-CLASS_NAMES = ("normal", "non-covid", "covid")
-NORMAL, NON_COVID, COVID = 0, 1, 2
+__all__ = [
+    "CLASS_NAMES",
+    "COVID",
+    "NON_COVID",
+    "NORMAL",
+    "CascadeMetrics",
+    "CascadeModule",
+    "decide",
+]
 
 
 class CascadeModule(pl.LightningModule):
@@ -40,19 +57,10 @@ class CascadeModule(pl.LightningModule):
         super().__init__()
         _check_stage(stage1, "normal_vs_infected", "stage1")
         _check_stage(stage2, "covid_vs_noncovid", "stage2")
-        input1, input2 = input_spec(stage1), input_spec(stage2)
-        if input1 != input2:
-            raise CheckpointError(
-                f"the two stages were trained with different input preprocessing ({input1} vs "
-                f"{input2}); a cascade needs both to see the same input"
-            )
-        for name, value in (("t1", t1), ("t2", t2)):
-            if not 0.0 < value < 1.0:
-                raise ValueError(f"cascade.{name} must be in (0, 1), got {value}")
+        check_same_input(stage1.hparams.get("preprocess"), stage2.hparams.get("preprocess"))
         self.stage1 = stage1
         self.stage2 = stage2
-        self.t1 = float(t1)
-        self.t2 = float(t2)
+        self.t1, self.t2 = check_thresholds(t1, t2)
         self.eval_splits = tuple(eval_splits)
         self.class_names = CLASS_NAMES
         self.split_metrics = nn.ModuleDict(
@@ -101,12 +109,7 @@ class CascadeModule(pl.LightningModule):
     def label_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(p_infected, p_covid) where stage 2 runs only on the images stage 1 calls infected
         (p_covid is NaN for the others): what labelling new images needs, at less cost."""
-        p_infected = self.stage1.predict_proba(images)
-        p_covid = torch.full_like(p_infected, float("nan"))
-        infected = p_infected >= self.t1
-        if bool(infected.any()):
-            p_covid[infected] = self.stage2.predict_proba(images[infected])
-        return p_infected, p_covid
+        return staged_proba(self.stage1.predict_proba, self.stage2.predict_proba, images, self.t1)
 
     def decide(self, p_infected: torch.Tensor, p_covid: torch.Tensor) -> torch.Tensor:
         """3-class labels (0 normal, 1 non-covid, 2 covid) from the two stages' probabilities."""
@@ -131,12 +134,6 @@ class CascadeModule(pl.LightningModule):
             self.log_dict({f"{split}/{k}": v for k, v in values.items()}, add_dataloader_idx=False)
             self.split_metrics[split].reset()
         self._updated.clear()
-
-
-def decide(p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float) -> torch.Tensor:
-    """3-class labels: normal if p_infected < t1, else covid if p_covid >= t2, else non-covid."""
-    infected_label = torch.where(p_covid >= t2, COVID, NON_COVID)
-    return torch.where(p_infected >= t1, infected_label, NORMAL)
 
 
 class CascadeMetrics(nn.Module):
@@ -181,12 +178,6 @@ class CascadeMetrics(nn.Module):
         for metric in (self.three_class, self.confusion, self.stage1, self.stage2):
             metric.reset()
         self._stage2_seen = False
-
-
-def input_spec(module: nn.Module) -> dict[str, Any]:
-    """What a stage's input preprocessing is, without what only names its labels."""
-    spec = getattr(module, "hparams", {}).get("preprocess") or {}
-    return {key: value for key, value in spec.items() if key not in ("stage", "class_names")}
 
 
 def _check_stage(module: nn.Module, expected: str, name: str) -> None:

@@ -123,11 +123,18 @@ def load_classifier(path: str | Path, expected_stage: str | None = None):
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        raise CheckpointError(
-            f"{path}: weights do not fit the architecture its config names ({describe(hparams)}): "
-            f"{str(error).splitlines()[0]}"
-        ) from None
+        raise weights_mismatch(path, hparams, error) from None
     return module.eval()
+
+
+def weights_mismatch(
+    path: str | Path, hparams: dict[str, Any], error: Exception
+) -> CheckpointError:
+    """The error for weights that do not fit the architecture the checkpoint names."""
+    return CheckpointError(
+        f"{path}: weights do not fit the architecture its config names ({describe(hparams)}): "
+        f"{str(error).splitlines()[0]}"
+    )
 
 
 def check_compatible(path: str | Path, module: torch.nn.Module) -> None:

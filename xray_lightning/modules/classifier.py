@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torchmetrics import Metric, MetricCollection
-
-from xray_lightning.plots.confusion import confusion_figure
 
 SPLITS = ("train", "val", "test")
 
@@ -74,6 +70,8 @@ class ClassifierModule(pl.LightningModule):
         self.val_confusion = self.build_confusion()
         self.test_confusion = self.build_confusion()
         self.confusion: dict[str, list[list[int]]] = {}
+        # this epoch's matrices, for callbacks.ConfusionImage to draw (the module draws nothing)
+        self.new_confusion: dict[str, torch.Tensor] = {}
         self._updated: set[str] = set()
 
     # -- to be provided by subclasses -------------------------------------------------------
@@ -141,18 +139,7 @@ class ClassifierModule(pl.LightningModule):
         matrix = confusion.compute().cpu().long()
         confusion.reset()
         self.confusion[split] = matrix.tolist()
-        self._log_confusion_image(split, matrix)
-
-    def _log_confusion_image(self, split: str, matrix: torch.Tensor) -> None:
-        if self.trainer.sanity_checking:
-            return
-        for logger in self.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                fig = confusion_figure(
-                    matrix.numpy(), self.class_names, title=f"{split} (epoch {self.current_epoch})"
-                )
-                logger.experiment.add_figure(f"{split}/confusion_matrix", fig, self.global_step)
-                plt.close(fig)
+        self.new_confusion[split] = matrix
 
     def on_train_epoch_end(self) -> None:
         self._log_split("train")
