@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from xray_lightning.data.layout import find_dataset
 from xray_lightning.data.synthetic import write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,10 +30,9 @@ def synthetic_kaggle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def find_real_root() -> Path | None:
-    """$XRAY_DATA_ROOT, else ../shared/dataset relative to the repo; None when absent."""
-    env = os.environ.get("XRAY_DATA_ROOT")
-    candidate = Path(env) if env else REPO.parent / "shared" / "dataset"
-    return candidate if (candidate / "train").is_dir() else None
+    """The real dataset as the package finds it (``data.layout.find_dataset``); None when absent."""
+    root, _ = find_dataset()
+    return root if root is not None and (root / "train").is_dir() else None
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +40,6 @@ def real_root() -> Path:
     """The real dataset's root, or skip (with the path tried) when it is absent."""
     root = find_real_root()
     if root is None:
-        tried = os.environ.get("XRAY_DATA_ROOT") or REPO.parent / "shared" / "dataset"
+        tried = find_dataset()[0] or find_dataset()[1]
         pytest.skip(f"real dataset not found at {tried} (set XRAY_DATA_ROOT to run this test)")
     return root

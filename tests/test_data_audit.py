@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from xray_lightning.data.audit import audit_dataset, main, plot_class_distribution
+from xray_lightning.data.audit import audit_dataset, main
 from xray_lightning.data.synthetic import DEFAULT_COUNTS
+from xray_lightning.plots.distribution import class_distribution_figure
+from xray_lightning.plots.io import save_figure
 
 
 @pytest.fixture()
@@ -63,5 +65,5 @@ def test_kaggle_layout_defaults_accept_any_size_and_mode(synthetic_kaggle_root: 
 
 def test_plot_function_is_reusable(tmp_path: Path) -> None:
     counts = {"train": {"normal": 3, "infected": 5}, "val": {"normal": 1, "infected": 1}}
-    out = plot_class_distribution(counts, tmp_path / "sub" / "fig.png", title="t")
+    out = save_figure(class_distribution_figure(counts, title="t"), tmp_path / "sub" / "fig.png")
     assert out.is_file() and out.stat().st_size > 1000

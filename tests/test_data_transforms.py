@@ -21,6 +21,12 @@ from xray_lightning.data.transforms import (
 )
 
 
+def checked_augment(x, settings, generator, **kwargs):
+    """augment() takes validated settings (the DataModule validates once); tests give partial
+    ones."""
+    return augment(x, validate_augmentation(settings), generator, **kwargs)
+
+
 def _images(n: int = 4, size: int = 32) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (n, 1, size, size), generator=g, dtype=torch.uint8)
@@ -60,22 +66,22 @@ def test_preprocessing_switches() -> None:
 def test_augment_is_seeded_per_image_and_zero_params_is_identity() -> None:
     x = _images(8, 24).float() / 255
     full = {"enabled": True, "hflip": True}
-    a = augment(x, full, torch.Generator().manual_seed(1))
-    b = augment(x, full, torch.Generator().manual_seed(1))
-    c = augment(x, full, torch.Generator().manual_seed(2))
+    a = checked_augment(x, full, torch.Generator().manual_seed(1))
+    b = checked_augment(x, full, torch.Generator().manual_seed(1))
+    c = checked_augment(x, full, torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     diffs = (a - x).abs().flatten(1).mean(1)
     assert len(set(diffs.tolist())) == 8  # each image gets its own parameters
     zero = {k: 0.0 for k in ("rotation", "scale", "translate", "brightness", "contrast")}
-    same = augment(x, {"enabled": True, **zero}, torch.Generator().manual_seed(1))
+    same = checked_augment(x, {"enabled": True, **zero}, torch.Generator().manual_seed(1))
     assert torch.allclose(same, x)
 
 
 def test_hflip_only_mirrors() -> None:
     x = torch.rand(16, 1, 8, 8)
     zero = {k: 0.0 for k in ("rotation", "scale", "translate", "brightness", "contrast")}
-    out = augment(x, {**zero, "hflip": True}, torch.Generator().manual_seed(0))
+    out = checked_augment(x, {**zero, "hflip": True}, torch.Generator().manual_seed(0))
     flipped = torch.flip(x, dims=[-1])
     per_image = [
         torch.allclose(o, f, atol=1e-5) or torch.allclose(o, i, atol=1e-5)
@@ -129,12 +135,16 @@ def test_fused_augment_matches_the_plain_formula(aug: dict) -> None:
     tol = 0.01 / 255
     for seed in range(2):
         ref = _reference_augment(to_float(x8), aug, torch.Generator().manual_seed(seed))
-        fused = augment(x8, aug, torch.Generator().manual_seed(seed), mean=0.45, std=0.2)
+        fused = checked_augment(x8, aug, torch.Generator().manual_seed(seed), mean=0.45, std=0.2)
         assert fused.dtype == torch.float32 and fused.shape == x8.shape
         assert (fused - normalize(ref, 0.45, 0.2)).abs().max() < tol / 0.2
-        plain = augment(to_float(x8), aug, torch.Generator().manual_seed(seed))  # [0,1] in, out
+        plain = checked_augment(
+            to_float(x8), aug, torch.Generator().manual_seed(seed)
+        )  # [0,1] in, out
         assert (plain - ref).abs().max() < tol
-        from_hw = augment(x8[:, 0], aug, torch.Generator().manual_seed(seed))  # [B,H,W] uint8
+        from_hw = checked_augment(
+            x8[:, 0], aug, torch.Generator().manual_seed(seed)
+        )  # [B,H,W] uint8
         assert (from_hw - ref).abs().max() < tol
 
 
@@ -146,8 +156,8 @@ def test_affine_grid_matches_torch_and_input_is_left_alone() -> None:
     x = torch.rand(4, 1, 8, 8)
     before = x.clone()
     zero = {k: 0.0 for k in ("rotation", "scale", "translate")}  # no warp: no copy of x either
-    augment(x, {**zero, "enabled": True}, torch.Generator().manual_seed(0))
-    augment(x, {"enabled": True}, torch.Generator().manual_seed(0))
+    checked_augment(x, {**zero, "enabled": True}, torch.Generator().manual_seed(0))
+    checked_augment(x, {"enabled": True}, torch.Generator().manual_seed(0))
     assert torch.equal(x, before)
 
 
@@ -155,9 +165,11 @@ def test_nearest_interpolation_option() -> None:
     x8 = (torch.arange(24) * 10).to(torch.uint8).expand(8, 1, 24, 24)  # smooth: a ramp
     photometric_off = {"brightness": 0.0, "contrast": 0.0}
     aug = {"enabled": True, "interpolation": "nearest", **photometric_off}
-    out = augment(x8, aug, torch.Generator().manual_seed(0)) * 255
+    out = checked_augment(x8, aug, torch.Generator().manual_seed(0)) * 255
     assert (out - out.round()).abs().max() < 1e-4  # input grey levels (or 0 padding): no blends
-    bilinear = augment(x8, {**aug, "interpolation": "bilinear"}, torch.Generator().manual_seed(0))
+    bilinear = checked_augment(
+        x8, {**aug, "interpolation": "bilinear"}, torch.Generator().manual_seed(0)
+    )
     assert (out - bilinear * 255).abs().median() < 10  # the same geometry, resampled anew
     assert not torch.equal(out.round(), (bilinear * 255).round())
     with pytest.raises(ValueError, match="data.augmentation.interpolation"):
@@ -190,13 +202,33 @@ def test_epoch_batch_sampler() -> None:
 def test_blur_augmentation_smooths_each_image_by_its_own_amount() -> None:
     x = torch.rand(16, 1, 32, 32)  # white noise: blurring lowers its variance
     zero = {k: 0.0 for k in ("rotation", "scale", "translate", "brightness", "contrast")}
-    plain = augment(x, zero, torch.Generator().manual_seed(3))
-    blurred = augment(x, {**zero, "blur": 2.0}, torch.Generator().manual_seed(3))
+    plain = checked_augment(x, zero, torch.Generator().manual_seed(3))
+    blurred = checked_augment(x, {**zero, "blur": 2.0}, torch.Generator().manual_seed(3))
     assert torch.allclose(plain, x)  # blur 0 (the default) changes nothing
     ratio = blurred.flatten(1).var(1) / x.flatten(1).var(1)
     assert float(ratio.max()) <= 1.0 + 1e-6 and float(ratio.min()) < 0.3
     assert len({round(r, 4) for r in ratio.tolist()}) > 8  # per-image sigmas
-    again = augment(x, {**zero, "blur": 2.0}, torch.Generator().manual_seed(3))
+    again = checked_augment(x, {**zero, "blur": 2.0}, torch.Generator().manual_seed(3))
     assert torch.equal(blurred, again)
     with pytest.raises(ValueError, match="blur"):
         validate_augmentation({"blur": -1.0})
+
+
+def test_plain_torch_resize_and_equalize_match_torchvision() -> None:
+    from torchvision.transforms.v2 import functional as tvf
+
+    from xray_lightning.data.pixel_ops import equalize_u8, resize_u8
+
+    g = torch.Generator().manual_seed(0)
+    cases = [
+        torch.randint(0, 256, (6, 1, 150, 150), generator=g, dtype=torch.uint8),
+        torch.randint(40, 90, (3, 1, 64, 64), generator=g, dtype=torch.uint8),  # narrow range
+        (torch.rand(4, 1, 96, 96, generator=g) ** 3 * 255).to(torch.uint8),  # skewed
+        torch.full((2, 1, 10, 10), 7, dtype=torch.uint8),  # one grey level: unchanged
+        torch.tensor([[[[0, 255], [0, 255]]]], dtype=torch.uint8),
+    ]
+    for x in cases:
+        assert torch.equal(equalize_u8(x), tvf.equalize(x))
+        for size in (128, 64, 200):
+            assert torch.equal(resize_u8(x, size), tvf.resize(x, [size, size], antialias=True))
+    assert torch.equal(resize_u8(cases[0][:, 0], 50), tvf.resize(cases[0][:, 0], [50, 50]))

@@ -106,7 +106,9 @@ def test_trainer_saves_through_the_atomic_io_and_last_every_epoch(
 def test_enospc_on_a_checkpoint_save_keeps_the_earlier_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    io = durable.AtomicCheckpointIO()
+    from xray_lightning.callbacks.checkpoint import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
     target = tmp_path / "last.ckpt"
     io.save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(10)}}, target)
     real_fdopen = os.fdopen

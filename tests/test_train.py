@@ -99,6 +99,24 @@ def test_demo_cascade_learns(trained_cascade: Path) -> None:
         assert list((stage_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_confusion_images_come_from_the_callback_once_per_epoch(trained_cascade: Path) -> None:
+    """The LightningModule draws nothing; callbacks.ConfusionImage adds one val confusion image per
+    epoch and one for the best checkpoint's final validation (none for the sanity check); test the
+    same (the per-epoch test curve) plus the best checkpoint's final test."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import xray_lightning.modules.classifier as classifier
+
+    assert "matplotlib" not in classifier.__dict__ and "plt" not in classifier.__dict__
+    saved = read_json(trained_cascade / "stage1" / "metrics.json")
+    events = EventAccumulator(str(trained_cascade / "stage1" / "tensorboard"), {"images": 0})
+    events.Reload()
+    images = events.Images("val/confusion_matrix")
+    assert len(images) == saved["epochs_trained"] + 1
+    assert all(image.width > 100 and image.height > 100 for image in images)
+    assert len(events.Images("test/confusion_matrix")) == len(images) + 1
+
+
 def test_loader_reproduces_metrics_json(trained_cascade: Path, cascade_root: Path) -> None:
     saved = read_json(trained_cascade / "metrics.json")
     cascade = CascadeModule.from_checkpoints(

@@ -3,8 +3,8 @@
 Each write goes to a temporary file in the *destination* directory (so the final rename never
 crosses filesystems and turns into a copy), is flushed and fsynced, then ``os.replace``d onto the
 target; the temporary file is removed on any error. A full disk raises :class:`DiskFullError`
-with one line naming the path and the bytes needed. ``AtomicCheckpointIO`` routes Lightning's
-checkpoint saves (``last.ckpt``, ``best-*.ckpt``) through the same path.
+with one line naming the path and the bytes needed. ``callbacks.checkpoint.AtomicCheckpointIO``
+routes Lightning's checkpoint saves (``last.ckpt``, ``best-*.ckpt``) through the same path.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from xray_lightning.errors import XrayLightningError
 
@@ -74,15 +73,3 @@ def save_torch_atomic(obj: Any, path: str | Path) -> Path:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return write_bytes_atomic(path, buffer.getvalue())
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with :func:`save_torch_atomic`: a save killed midway or a full
-    disk leaves the previous checkpoint intact and no partial file behind."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
-    ) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options")
-        save_torch_atomic(checkpoint, path)

@@ -10,24 +10,9 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from hydra.experimental.callback import Callback
-
 from xray_lightning.errors import XrayLightningError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class HydraStarted(Callback):
-    """Hydra callback: marks that the config composed and a run or multirun began, so an exit 1
-    from Hydra before it is a config error (exit 2), and one after it a failed run (exit 1)."""
-
-    started = False
-
-    def on_run_start(self, config, **kwargs) -> None:  # noqa: ANN001 - Hydra's signature
-        HydraStarted.started = True
-
-    def on_multirun_start(self, config, **kwargs) -> None:  # noqa: ANN001
-        HydraStarted.started = True
 
 
 def run_cli(main: Callable[[], int | None]) -> NoReturn:

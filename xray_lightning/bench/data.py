@@ -30,6 +30,7 @@ from torchvision import transforms as T
 
 from xray_lightning.bench.naive import PILImageDataset, pil_transform
 from xray_lightning.data import XrayDataModule
+from xray_lightning.data.layout import find_dataset
 from xray_lightning.data.synthetic import write_synthetic_dataset
 from xray_lightning.exits import run_cli
 
@@ -60,14 +61,9 @@ def _to(batch, device: torch.device):
 
 
 def find_root(arg: str | None) -> tuple[Path, str]:
-    if arg:
-        return Path(arg), "given"
-    env = os.environ.get("XRAY_DATA_ROOT")
-    if env and Path(env).is_dir():
-        return Path(env), "XRAY_DATA_ROOT"
-    shared = Path(__file__).resolve().parents[3] / "shared" / "dataset"
-    if shared.is_dir():
-        return shared, "../shared/dataset"
+    root, source = find_dataset(arg)
+    if root is not None and (source == "given" or root.is_dir()):
+        return root, source
     tmp = Path(tempfile.mkdtemp(prefix="xray-bench-")) / "dataset"
     counts = {s: {"normal": 300, "non-covid": 500, "covid": 300} for s in ("train",)}
     counts |= {"test": {"normal": 10, "non-covid": 10, "covid": 10}}

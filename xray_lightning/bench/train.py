@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -70,20 +69,18 @@ def find_root(root: Path | None, synthetic: bool, workdir: Path) -> tuple[Path, 
         from xray_lightning.data.synthetic import write_synthetic_dataset
 
         return write_synthetic_dataset(workdir / "dataset", REAL_COUNTS), "synthetic"
-    env = os.environ.get("XRAY_DATA_ROOT")
-    candidates = [(root, "--root")] if root else []
-    candidates += [(Path(env), "XRAY_DATA_ROOT")] if env else []
-    candidates += [(REPO / "data" / "dataset", "data/dataset")]
-    candidates += [(REPO.parent / "shared" / "dataset", "../shared/dataset")]
-    for path, source in candidates:
-        if path is not None and (path / "train").is_dir():
-            return path, source
-        if source in ("--root", "XRAY_DATA_ROOT"):
-            raise BenchError(f"no dataset at {path} ({source}): expected a train/ folder in it")
-    raise BenchError(
-        "no dataset found (tried data/dataset and ../shared/dataset): pass --root DIR, set "
-        "XRAY_DATA_ROOT, or use --synthetic"
-    )
+    from xray_lightning.data.layout import find_dataset
+
+    path, source = find_dataset(root)
+    if path is None:
+        raise BenchError(
+            f"no dataset found (tried {source}): pass --root DIR, set XRAY_DATA_ROOT, or use "
+            "--synthetic"
+        )
+    if not (path / "train").is_dir():
+        source = "--root" if source == "given" else source
+        raise BenchError(f"no dataset at {path} ({source}): expected a train/ folder in it")
+    return path, "--root" if source == "given" else source
 
 
 def flop_rates(flops_per_image: float, img_s: float) -> dict[str, float]:

@@ -1,4 +1,7 @@
-"""ModelCheckpoint whose ``last.ckpt`` is rewritten after every validation, as resume needs.
+"""Checkpoint writing for the trainer: ``RunCheckpoint`` and the ``AtomicCheckpointIO`` plugin.
+
+``RunCheckpoint`` is a ModelCheckpoint whose ``last.ckpt`` is rewritten after every validation,
+as resume needs.
 
 Lightning 2.x saves ``last.ckpt`` only in a step where it also saved a top-k checkpoint: with
 ``monitor=val/acc`` and ``save_top_k=1`` that is only when val/acc improves, so a run killed after
@@ -8,8 +11,25 @@ validation, new best or not.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytorch_lightning as pl
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
+
+from xray_lightning.durable import save_torch_atomic
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with ``durable.save_torch_atomic``: a save killed midway or a
+    full disk leaves the previous checkpoint intact and no partial file behind."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options")
+        save_torch_atomic(checkpoint, path)
 
 
 class RunCheckpoint(ModelCheckpoint):

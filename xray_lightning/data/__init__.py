@@ -1,6 +1,11 @@
-"""Chest X-ray data: dataset layouts, decoding, the DataModule, synthetic data and the audit."""
+"""Chest X-ray data: dataset layouts, decoding, the DataModule, synthetic data and the audit.
 
-from .datamodule import XrayDataModule
+``XrayDataModule`` is imported on first use (it pulls in Lightning), so ``predict`` can decode
+and prepare images without paying for Lightning's import.
+"""
+
+from typing import Any
+
 from .errors import (
     BadDataError,
     BadFilesError,
@@ -26,3 +31,11 @@ __all__ = [
     "load_image",
     "prepare_batch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "XrayDataModule":
+        from .datamodule import XrayDataModule
+
+        return XrayDataModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

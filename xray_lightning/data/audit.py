@@ -34,37 +34,6 @@ LAYOUT_EXPECT: dict[str, tuple[int | None, str | None]] = {
 }
 
 
-def plot_class_distribution(
-    counts: Mapping[str, Mapping[str, int]], path: Path | str, title: str | None = None
-) -> Path:
-    """Grouped bars: one group per split, one bar per class, each bar labelled with its count."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    splits = list(counts)
-    classes = list(dict.fromkeys(c for per in counts.values() for c in per))
-    width = 0.8 / max(len(classes), 1)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.9 * len(splits), 4.0))
-    for k, cls in enumerate(classes):
-        xs = [i + (k - (len(classes) - 1) / 2) * width for i in range(len(splits))]
-        ys = [counts[s].get(cls, 0) for s in splits]
-        bars = ax.bar(xs, ys, width, label=cls)
-        ax.bar_label(bars, fontsize=8)
-    ax.set_xticks(range(len(splits)), splits)
-    ax.set_ylabel("images")
-    ax.set_title(title or "Class distribution per split")
-    ax.legend()
-    ax.margins(y=0.12)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
-
-
 def _check_file(
     path: Path, expect_size: int | None, expect_mode: str | None
 ) -> tuple[str | None, str | None]:
@@ -188,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     except LayoutError as exc:
         print(f"Layout error: {exc}", file=sys.stderr)
         return EXIT_LAYOUT
-    figure = plot_class_distribution(report["counts"], args.out / FIGURE_NAME)
+    from xray_lightning.plots.distribution import class_distribution_figure
+    from xray_lightning.plots.io import save_figure
+
+    figure = save_figure(
+        class_distribution_figure(report["counts"]), args.out / FIGURE_NAME, dpi=120
+    )
     report["figure"] = str(figure)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -15,25 +14,18 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from xray_lightning.settings import validate
+
 from .cache import decode_dataset
 from .errors import BadFilesError, BadFileWarning, LayoutError, format_problems
-from .images import EXPECT_MODES, pixel_digest
-from .layout import LAYOUTS, index_dataset
+from .images import pixel_digest
+from .layout import default_root, index_dataset
 from .sampling import BatchTensorDataset, EpochBatchSampler, as_is
-from .stages import SPLITS, STAGES, check_stage, stage_labels, stratified_holdout
-from .transforms import (
-    augment,
-    image_stats,
-    normalize,
-    preprocess_u8,
-    to_float,
-    validate_augmentation,
-    validate_preprocessing,
-)
+from .settings import DATA, DataSettings
+from .stages import SPLITS, STAGES, stage_labels, stratified_holdout
+from .transforms import augment, image_stats, normalize, preprocess_u8, to_float
 
 log = logging.getLogger(__name__)
-IMBALANCE = ("none", "loss", "sampler")
-ON_BAD_FILE = ("error", "skip")
 OFFICIAL_TO_SPLIT = {"test": "test", "val": "showcase"}
 
 
@@ -53,22 +45,6 @@ class _Loaded:
     info: dict[str, Any]
 
 
-def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        none = " or null" if allow_none else ""
-        raise ValueError(f"data.{name} must be a positive integer{none}; got {value!r}")
-    return value
-
-
-def _choice(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
-    if value not in choices:
-        names = ", ".join(map(str, choices))
-        raise ValueError(f"data.{name} must be one of {names}; got {value!r}")
-    return value
-
-
 class XrayDataModule(pl.LightningDataModule):
     """Chest X-ray images for one stage, decoded once into memory.
 
@@ -78,52 +54,46 @@ class XrayDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        root: str | Path | None = None,
-        stage: str = "normal_vs_infected",
-        layout: str = "auto",
-        image_size: int = 150,
-        expect_size: int | None = 150,
-        expect_mode: str | None = "L",
-        val_fraction: float = 0.1,
-        split_seed: int = 0,
-        seed: int = 0,
-        batch_size: int = 32,
-        eval_batch_size: int = 256,
-        eval_test_each_epoch: bool = True,
-        imbalance: str = "none",
-        on_bad_file: str = "error",
-        cache_dir: str | Path | None = None,
+        root: str | Path | None = DATA.root,
+        stage: str = DATA.stage,
+        layout: str = DATA.layout,
+        image_size: int = DATA.image_size,
+        expect_size: int | None = DATA.expect_size,
+        expect_mode: str | None = DATA.expect_mode,
+        val_fraction: float = DATA.val_fraction,
+        split_seed: int = DATA.split_seed,
+        seed: int = DATA.seed,
+        batch_size: int = DATA.batch_size,
+        eval_batch_size: int = DATA.eval_batch_size,
+        eval_test_each_epoch: bool = DATA.eval_test_each_epoch,
+        imbalance: str = DATA.imbalance,
+        on_bad_file: str = DATA.on_bad_file,
+        cache_dir: str | Path | None = DATA.cache_dir,
         preprocessing: Mapping[str, Any] | None = None,
         augmentation: Mapping[str, Any] | None = None,
-        num_workers: int = 0,
+        num_workers: int = DATA.num_workers,
+        mean: float | None = DATA.mean,
+        std: float | None = DATA.std,
     ) -> None:
+        """Arguments and defaults: ``data.settings.DataSettings`` (validated here, once).
+
+        ``mean``/``std``: normalise with these (a trained model's train-split statistics, as
+        ``runs.data_settings`` passes them) instead of the ones computed from the train split.
+        """
         super().__init__()
-        if root is None:
-            root = os.environ.get("XRAY_DATA_ROOT", "data/dataset")
-        self.root = Path(root)
-        self.stage = check_stage(stage)
-        self.layout = _choice("layout", layout, ("auto", *LAYOUTS))
-        self.image_size = int(_positive_int("image_size", image_size))  # type: ignore[arg-type]
-        self.expect_size = _positive_int("expect_size", expect_size, allow_none=True)
-        self.expect_mode = _choice("expect_mode", expect_mode, (*EXPECT_MODES, None))
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float):
-            raise ValueError(f"data.val_fraction must be a number in [0, 1); got {val_fraction!r}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction must be in [0, 1); got {val_fraction!r}")
-        self.val_fraction = float(val_fraction)
-        self.split_seed = int(split_seed)
-        self.seed = int(seed)
-        self.batch_size = int(_positive_int("batch_size", batch_size))  # type: ignore[arg-type]
-        self.eval_batch_size = int(_positive_int("eval_batch_size", eval_batch_size))  # type: ignore[arg-type]
-        self.eval_test_each_epoch = bool(eval_test_each_epoch)
-        self.imbalance = _choice("imbalance", imbalance, IMBALANCE)
-        self.on_bad_file = _choice("on_bad_file", on_bad_file, ON_BAD_FILE)
+        given = dict(locals())
+        given.pop("self")
+        given.pop("__class__", None)
+        settings = validate(DataSettings, given, "data")
+        if settings["root"] is None:
+            settings["root"] = default_root()
+        self.root = Path(settings.pop("root"))
+        cache_dir = settings.pop("cache_dir")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.preprocessing = validate_preprocessing(preprocessing)
-        self.augmentation = validate_augmentation(augmentation)
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"data.num_workers must be an integer >= 0; got {num_workers!r}")
-        self.num_workers = num_workers
+        # the validated settings as attributes: self.stage, self.image_size, self.batch_size, ...
+        for key, value in settings.items():
+            setattr(self, key, value)
+        self.given_stats = None if mean is None or std is None else (float(mean), float(std))
         self._data: _Loaded | None = None
 
     # ----------------------------------------------------------------- setup
@@ -203,7 +173,7 @@ class XrayDataModule(pl.LightningDataModule):
             if len(all_rows[s]) == 0:
                 raise LayoutError(f"No usable images left in the {s} split of {index.root}")
         images = preprocess_u8(decoded.images[:, None], self.preprocessing, self.image_size)
-        mean, std = image_stats(images, all_rows["train"])
+        mean, std = self.given_stats or image_stats(images, all_rows["train"])
         rows: dict[str, torch.Tensor] = {}
         labels: dict[str, torch.Tensor] = {}
         for s, r in all_rows.items():
@@ -361,6 +331,3 @@ class XrayDataModule(pl.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: the preprocessing recipe (for predict), once set up."""
         return {"preprocess_spec": self.preprocess_spec()} if self._data is not None else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.restored_spec = state_dict.get("preprocess_spec")

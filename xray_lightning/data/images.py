@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.transforms.v2 import functional as F
 
 from .errors import BadImageError
+from .pixel_ops import resize_u8
 
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 EXPECT_MODES = ("L",)
@@ -100,7 +100,7 @@ def decode_image(
         arr = np.asarray(Image.fromarray(arr).reduce(factor))
     tensor = torch.from_numpy(arr.copy())
     if tensor.shape != (image_size, image_size):
-        tensor = F.resize(tensor[None], [image_size, image_size], antialias=True)[0]
+        tensor = resize_u8(tensor, image_size)
     return tensor
 
 

@@ -35,6 +35,37 @@ HOW_TO_POINT = (
 )
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def dataset_candidates(explicit: str | Path | None = None) -> list[tuple[Path, str]]:
+    """Where the dataset is looked for, in order: the given path, $XRAY_DATA_ROOT, the repo's
+    ``data/dataset`` link (``make data``), then ``../shared/dataset`` next to the repo."""
+    env = os.environ.get("XRAY_DATA_ROOT")
+    candidates = [(Path(explicit), "given")] if explicit else []
+    candidates += [(Path(env), "XRAY_DATA_ROOT")] if env else []
+    candidates += [(REPO / "data" / "dataset", "data/dataset")]
+    candidates += [(REPO.parent / "shared" / "dataset", "../shared/dataset")]
+    return candidates
+
+
+def find_dataset(explicit: str | Path | None = None) -> tuple[Path | None, str]:
+    """The one dataset finder: (root, where it came from) of the first candidate holding a
+    ``train/`` folder; a given path or $XRAY_DATA_ROOT is never passed over (it is returned
+    even when missing, so the error names it); (None, tried) when nothing is found."""
+    candidates = dataset_candidates(explicit)
+    for path, source in candidates:
+        if source in ("given", "XRAY_DATA_ROOT") or (path / "train").is_dir():
+            return path, source
+    return None, " and ".join(str(path) for path, _ in candidates)
+
+
+def default_root() -> Path:
+    """The dataset root used when none is configured (``data.root: null``)."""
+    root, _ = find_dataset()
+    return root if root is not None else REPO / "data" / "dataset"
+
+
 @dataclass(frozen=True)
 class DatasetIndex:
     """Every image file of a dataset: parallel lists, sorted by split, class, natural file order.

@@ -17,97 +17,22 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as nnf
-from torchvision.transforms.v2 import functional as F
 
-PREPROCESSING_DEFAULTS: dict[str, Any] = {
-    "normalize": True,
-    "equalize": False,
-    "border_crop": 0.0,
-    "denoise": None,
-}
-AUGMENTATION_DEFAULTS: dict[str, Any] = {
-    "enabled": False,
-    "rotation": 10.0,
-    "scale": 0.1,
-    "translate": 0.05,
-    "brightness": 0.1,
-    "contrast": 0.1,
-    "hflip": False,
-    "interpolation": "bilinear",
-    "blur": 0.0,
-}
-INTERPOLATION_CHOICES = ("bilinear", "nearest")
-DENOISE_CHOICES = (None, "median", "gaussian")
+from xray_lightning.data.pixel_ops import equalize_u8, resize_u8
+from xray_lightning.data.settings import Augmentation, Preprocessing
+from xray_lightning.settings import validate
+
 _CHUNK = 512
 
 
-def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    if cfg is None:
-        return {}
-    try:  # DictConfig -> dict without importing omegaconf at module import time
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    except ImportError:  # pragma: no cover
-        pass
-    if not isinstance(cfg, Mapping):
-        raise ValueError(f"expected a mapping of switches, got {type(cfg).__name__}: {cfg!r}")
-    return dict(cfg)
-
-
-def _check_keys(cfg: dict[str, Any], defaults: dict[str, Any], group: str) -> dict[str, Any]:
-    unknown = sorted(set(cfg) - set(defaults))
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) data.{group}.{', data.{group}.'.join(unknown)}; "
-            f"known keys: {', '.join(defaults)}"
-        )
-    return {**defaults, **cfg}
-
-
-def _bool(cfg: dict[str, Any], group: str, key: str) -> None:
-    if not isinstance(cfg[key], bool):
-        raise ValueError(f"data.{group}.{key} must be true or false; got {cfg[key]!r}")
-
-
-def _number(cfg: dict[str, Any], group: str, key: str, low: float, high: float) -> None:
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value < high:
-        raise ValueError(f"data.{group}.{key} must be a number in [{low}, {high}); got {value!r}")
-    cfg[key] = float(value)
-
-
 def validate_preprocessing(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Fill defaults and check the preprocessing switches (ValueError naming the key)."""
-    out = _check_keys(_plain(cfg), PREPROCESSING_DEFAULTS, "preprocessing")
-    _bool(out, "preprocessing", "normalize")
-    _bool(out, "preprocessing", "equalize")
-    _number(out, "preprocessing", "border_crop", 0.0, 0.5)
-    if out["denoise"] in ("none", "null", "None"):
-        out["denoise"] = None
-    if out["denoise"] not in DENOISE_CHOICES:
-        raise ValueError(
-            f"data.preprocessing.denoise must be null, median or gaussian; got {out['denoise']!r}"
-        )
-    return out
+    """The preprocessing switches with defaults filled in (``ConfigError`` naming each bad key)."""
+    return validate(Preprocessing, cfg, "data.preprocessing")
 
 
 def validate_augmentation(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Fill defaults and check the augmentation switches (ValueError naming the key)."""
-    out = _check_keys(_plain(cfg), AUGMENTATION_DEFAULTS, "augmentation")
-    _bool(out, "augmentation", "enabled")
-    _bool(out, "augmentation", "hflip")
-    _number(out, "augmentation", "rotation", 0.0, 180.0)
-    for key in ("scale", "translate", "brightness", "contrast"):
-        _number(out, "augmentation", key, 0.0, 1.0)
-    _number(out, "augmentation", "blur", 0.0, 5.0)
-    if out["interpolation"] not in INTERPOLATION_CHOICES:
-        raise ValueError(
-            "data.augmentation.interpolation must be bilinear or nearest; "
-            f"got {out['interpolation']!r}"
-        )
-    return out
+    """The augmentation switches with defaults filled in (``ConfigError`` naming each bad key)."""
+    return validate(Augmentation, cfg, "data.augmentation")
 
 
 def _as_nchw(images: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -149,13 +74,15 @@ def preprocess_u8(
         if cut_h or cut_w:
             chunk = chunk[..., cut_h : h - cut_h, cut_w : w - cut_w]
         if tuple(chunk.shape[-2:]) != (size, size):
-            chunk = F.resize(chunk, [size, size], antialias=True)
+            chunk = resize_u8(chunk, size)
         if pre["denoise"] == "median":
             chunk = median3x3(chunk)
         elif pre["denoise"] == "gaussian":
-            chunk = F.gaussian_blur(chunk, kernel_size=[3, 3], sigma=[0.8, 0.8])
+            from torchvision.transforms.v2.functional import gaussian_blur
+
+            chunk = gaussian_blur(chunk, kernel_size=[3, 3], sigma=[0.8, 0.8])
         if pre["equalize"]:
-            chunk = F.equalize(chunk)
+            chunk = equalize_u8(chunk)
         out[start : start + _CHUNK] = chunk
     return out[:, 0] if squeeze else out
 
@@ -268,9 +195,10 @@ def augment(
     mean, std)`` in fewer passes. Warping is linear and zero padding maps 0 to 0, so uint8 values
     warp as they are; 1/255, brightness, contrast and the normalisation fold into one per-image
     a x + b, then one clamp (clamping to [0, 1], then normalising, == clamping to the
-    normalised bounds).
+    normalised bounds). ``augmentation`` is already validated (``validate_augmentation``, done
+    once by the DataModule), so nothing is re-checked per batch.
     """
-    aug = validate_augmentation(augmentation)
+    aug = augmentation
     if x.dtype == torch.uint8:
         x, _ = _as_nchw(x)
         x, unit = x.to(torch.float32, memory_format=torch.contiguous_format), 1.0 / 255.0
@@ -312,10 +240,12 @@ def blur_per_image(x: torch.Tensor, sigmas: torch.Tensor) -> None:
     less sharp than the train split's (experiments/diagnostics/shift.py). Sigmas under 0.1 pixel
     leave the image as it is.
     """
+    from torchvision.transforms.v2.functional import gaussian_blur
+
     for i, sigma in enumerate(sigmas.tolist()):
         if sigma >= 0.1:
             size = 2 * math.ceil(2 * sigma) + 1
-            x[i] = F.gaussian_blur(x[i], kernel_size=[size, size], sigma=[sigma, sigma])
+            x[i] = gaussian_blur(x[i], kernel_size=[size, size], sigma=[sigma, sigma])
 
 
 def prepare_batch(images_u8: torch.Tensor, spec: Mapping[str, Any]) -> torch.Tensor:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 from ._checks import ModelConfigError, check_image_size, check_input_channels, check_positive_int
 
@@ -37,6 +36,8 @@ class ResNet18(nn.Module):
                 f"{owner}: image_size={height}x{width} is too small: ResNet-18 downsamples by "
                 f"32, each side must be at least {MIN_IMAGE_SIZE}"
             )
+        from torchvision.models import resnet18  # imported here: torchvision takes 1-2 s to load
+
         net = resnet18(weights=None, num_classes=num_outputs)
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")

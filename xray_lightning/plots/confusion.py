@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 
 def draw_confusion(
@@ -44,7 +40,8 @@ def confusion_figure(
 ) -> Figure:
     """A heat map of a confusion matrix (rows: true class, columns: predicted class)."""
     size = 1.2 + 1.1 * len(class_names)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     draw_confusion(ax, matrix, class_names, normalize)
     if title:
         ax.set_title(title)
@@ -59,7 +56,8 @@ def confusion_pair_figure(
 ) -> Figure:
     """Counts (left) and row-normalised shares (right) of one confusion matrix."""
     size = 1.4 + 1.1 * len(class_names)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size, size + 0.4))
+    fig = Figure(figsize=(2 * size, size + 0.4))
+    axes = fig.subplots(1, 2)
     draw_confusion(axes[0], matrix, class_names, normalize=False)
     axes[0].set_title("counts")
     draw_confusion(axes[1], matrix, class_names, normalize=True)

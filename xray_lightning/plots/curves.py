@@ -5,14 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from xray_lightning.plots.io import FigureInputError  # noqa: E402
+from xray_lightning.plots.io import FigureInputError
 
 CURVE_METRICS = ("loss", "acc", "precision", "recall")
 CURVE_SPLITS = ("train", "val", "test")
@@ -72,7 +68,8 @@ def learning_curves_figure(
 ) -> Figure:
     """One panel per metric, one line per split (train, val, test), x axis = epoch."""
     styles = {"train": ("tab:blue", "-"), "val": ("tab:orange", "-"), "test": ("tab:green", "--")}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
+    fig = Figure(figsize=(3.6 * len(metrics), 3.4))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for split, points in curves.get(metric, {}).items():
             color, line = styles.get(split, ("gray", ":"))

@@ -5,13 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
 NORMAL, NON_COVID, COVID = 0, 1, 2
 WRONG, RIGHT = "tab:red", "tab:green"
@@ -28,9 +24,8 @@ def image_grid_figure(
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(2.3 * ncols, 2.9 * nrows + 0.5), squeeze=False, layout="constrained"
-    )
+    fig = Figure(figsize=(2.3 * ncols, 2.9 * nrows + 0.5), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -119,7 +114,8 @@ def failure_figure(
     order = most_confident_mistakes(labels, predicted, p_infected, p_covid, limit)
     total = int((labels != predicted).sum())
     if len(order) == 0:
-        fig, ax = plt.subplots(figsize=(5, 2))
+        fig = Figure(figsize=(5, 2))
+        ax = fig.subplots()
         ax.axis("off")
         ax.text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
         fig.suptitle(f"{title}: 0 of {len(labels)}")

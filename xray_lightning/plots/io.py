@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from xray_lightning.errors import XrayLightningError  # noqa: E402
+from xray_lightning.errors import XrayLightningError
 
 DPI = 110
 
@@ -23,13 +19,11 @@ class FigureInputError(XrayLightningError):
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
-    """Write ``fig`` as a PNG (parent folders created) and close it."""
+    """Write ``fig`` as a PNG (parent folders created). Figures here are plain ``Figure`` objects
+    (no pyplot state), so nothing needs closing: the figure is freed with its last reference."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig.savefig(path, dpi=dpi)
     return path
 
 

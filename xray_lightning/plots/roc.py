@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torchmetrics.functional.classification import binary_auroc, binary_roc  # noqa: E402
+import torch
+from matplotlib.figure import Figure
+from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 Scores = tuple[torch.Tensor, torch.Tensor]  # (probabilities [N], 0/1 targets [N])
 
@@ -34,7 +30,8 @@ def roc_figure(
     marked on the ``marked_split`` curve (e.g. accuracy-first and recall-first)."""
     points = points or {}
     markers = ("o", "s", "^", "D")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.3), squeeze=False)
+    fig = Figure(figsize=(4.4 * len(panels), 4.3))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (panel, splits) in zip(axes[0], panels.items(), strict=True):
         for split, (scores, targets) in splits.items():
             targets = targets.long()

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import nn  # noqa: E402
-
-from xray_lightning.plots.io import FigureInputError  # noqa: E402
+from xray_lightning.plots.io import FigureInputError
 
 
 def conv_layers(net: nn.Module) -> list[tuple[str, nn.Conv2d]]:
@@ -69,9 +65,8 @@ def feature_maps_figure(
     maps = feature_maps(net, inputs, layers)
     rows = [(i, name) for i in range(len(inputs)) for name, _ in layers]
     ncols = num_channels + 1
-    fig, axes = plt.subplots(
-        len(rows), ncols, figsize=(1.35 * ncols, 1.45 * len(rows) + 0.5), squeeze=False
-    )
+    fig = Figure(figsize=(1.35 * ncols, 1.45 * len(rows) + 0.5))
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
     for r, (i, name) in enumerate(rows):
         first = name == layers[0][0]
         axes[r, 0].imshow(np.asarray(raw[i]), cmap="gray", vmin=0, vmax=255)
@@ -147,7 +142,8 @@ def gradcam_figure(
     """One row per image: the image, then one Grad-CAM overlay per entry of ``cams``."""
     ncols = 1 + len(cams)
     n = len(raw)
-    fig, axes = plt.subplots(n, ncols, figsize=(2.6 * ncols, 2.7 * n + 0.5), squeeze=False)
+    fig = Figure(figsize=(2.6 * ncols, 2.7 * n + 0.5))
+    axes = fig.subplots(n, ncols, squeeze=False)
     for i in range(n):
         color = "tab:red" if mistakes[i] else "tab:green"
         axes[i, 0].imshow(np.asarray(raw[i]), cmap="gray", vmin=0, vmax=255)

@@ -7,17 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from xray_lightning.data.images import load_image  # noqa: E402
-from xray_lightning.data.layout import CLASSES3, index_dataset  # noqa: E402
-from xray_lightning.data.transforms import preprocess_u8  # noqa: E402
+from xray_lightning.data.images import load_image
+from xray_lightning.data.layout import CLASSES3, index_dataset
+from xray_lightning.data.transforms import preprocess_u8
 
 SWITCHES: dict[str, dict[str, Any]] = {
     "original": {},
@@ -41,9 +37,8 @@ def sample_paths(root: str | Path, per_class: int = 4, split: str = "train") -> 
 def samples_figure(root: str | Path, per_class: int = 4, image_size: int = 150) -> Figure:
     """One row per class: ``per_class`` train images."""
     paths = sample_paths(root, per_class)
-    fig, axes = plt.subplots(
-        len(paths), per_class, figsize=(2.2 * per_class, 2.4 * len(paths)), squeeze=False
-    )
+    fig = Figure(figsize=(2.2 * per_class, 2.4 * len(paths)))
+    axes = fig.subplots(len(paths), per_class, squeeze=False)
     for r, (name, files) in enumerate(paths.items()):
         for c in range(per_class):
             ax = axes[r, c]
@@ -66,7 +61,8 @@ def preprocessing_figure(
     ``normalize`` last ((x/255 - mean) / std; with this image's own mean/std here, the train
     split's in training)."""
     n = len(switches)
-    fig, axes = plt.subplots(2, n + 1, figsize=(2.5 * (n + 1), 5.0), squeeze=False)
+    fig = Figure(figsize=(2.5 * (n + 1), 5.0))
+    axes = fig.subplots(2, n + 1, squeeze=False)
     for k, (name, switch) in enumerate(switches.items()):
         out = preprocess_u8(image[None], dict(switch), image.shape[-1])[0]
         axes[0, k].imshow(out.numpy(), cmap="gray", vmin=0, vmax=255)

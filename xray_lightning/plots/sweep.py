@@ -5,12 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 Stat = tuple[float | None, float | None]  # (mean, std) over seeds; None: no value / one seed
 FAILED_LABEL = "failed (no seed finished: NaN loss / crash)"
@@ -48,7 +44,8 @@ def sweep_figure(
     numbers = numeric_values(values)
     log = numbers is not None and use_log_axis(numbers)
     xs = numbers if numbers is not None else list(range(len(values)))
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.55 * len(values) + 2.5), 4.6))
+    fig = Figure(figsize=(max(6.4, 0.55 * len(values) + 2.5), 4.6))
+    ax = fig.subplots()
     offsets = _offsets(len(series)) if numbers is None else [0.0] * len(series)
     for (name, stats), offset in zip(series.items(), offsets, strict=True):
         means = [math.nan if mean is None else mean for mean, _ in stats]
