@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 
 from xray_lightning.train import CONFIG_DIR
 
-GROUPS = ("task", "model", "init", "loss", "optimizer", "scheduler", "trainer", "logger", "data")
+GROUPS = ("task", "net", "init", "loss", "optimizer", "scheduler", "trainer", "logger", "data")
 
 
 def options(group: str) -> list[str]:

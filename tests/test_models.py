@@ -120,7 +120,7 @@ def test_resnet18_has_one_channel_stem_and_no_pretrained_weights():
 
 
 def _model_yamls() -> list[Path]:
-    return sorted((CONF / "model").glob("*.yaml"))
+    return sorted((CONF / "net").glob("*.yaml"))
 
 
 def test_model_config_group_has_the_expected_files():
@@ -149,9 +149,7 @@ def test_model_configs_build_at_150_without_fixing_size_or_outputs(path):
     ],
 )
 def test_report_variants_differ_as_their_names_say(name, convs, widths):
-    net = instantiate(
-        OmegaConf.load(CONF / "model" / f"{name}.yaml"), image_size=150, num_outputs=1
-    )
+    net = instantiate(OmegaConf.load(CONF / "net" / f"{name}.yaml"), image_size=150, num_outputs=1)
     assert [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] == convs
     assert [m.out_features for m in net.modules() if isinstance(m, nn.Linear)] == widths
 
@@ -159,7 +157,7 @@ def test_report_variants_differ_as_their_names_say(name, convs, widths):
 def test_model_group_composes_with_hydra():
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(CONF / "model"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF / "net"), version_base="1.3"):
         cfg = compose(config_name="cnn_no_conv3")
     assert instantiate(cfg, image_size=64, num_outputs=1)(torch.zeros(1, 1, 64, 64)).shape == (1, 1)
 

@@ -37,7 +37,7 @@ def tiny_cascade(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             run_dir,
             [
                 "task=cascade",
-                "model=cnn_bn",
+                "net=cnn_bn",
                 "trainer.max_epochs=2",
                 "seed=3",
                 f"task.cascade.target_recall={TARGET_RECALL}",

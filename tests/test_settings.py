@@ -68,8 +68,8 @@ def test_a_run_is_checked_once_before_anything_is_built(tmp_path: Path) -> None:
             "train",
             overrides=[
                 "data.batch_size=-3",
-                "model=cnn_bn",
-                "+model.width=4",
+                "net=cnn_bn",
+                "+net.width=4",
                 "task=cascade",
                 "task.cascade.t1=1.5",
                 f"paths.output_dir={tmp_path}",
@@ -79,7 +79,7 @@ def test_a_run_is_checked_once_before_anything_is_built(tmp_path: Path) -> None:
         check_config(cfg)
     text = str(caught.value)
     assert "data.batch_size must be a positive integer; got -3" in text
-    assert "model.width: unknown key for CNNBN (known keys: in_channels, channels" in text
+    assert "net.width: unknown key for CNNBN (known keys: in_channels, channels" in text
     assert "task.cascade.t1 must be a number in (0, 1); got 1.5" in text
     assert not any(tmp_path.iterdir())
 

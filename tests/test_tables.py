@@ -328,8 +328,8 @@ def test_plot_of_an_unknown_or_not_alone_param_fails_before_writing(
     sweep, out = tmp_path / "sweep", tmp_path / "out"
     write_job(sweep / "0_a", ["optimizer.lr=0.1", "loss=bce", "seed=0"], binary_metrics(0.7, 0.7))
     write_job(sweep / "1_b", ["optimizer.lr=0.2", "loss=ce", "seed=0"], binary_metrics(0.8, 0.7))
-    assert main([str(sweep), "--out", str(out), "--plot", "model.dropout"]) == 2
-    assert "no job has the override model.dropout" in capsys.readouterr().err
+    assert main([str(sweep), "--out", str(out), "--plot", "net.dropout"]) == 2
+    assert "no job has the override net.dropout" in capsys.readouterr().err
     assert main([str(sweep), "--out", str(out), "--plot", "optimizer.lr"]) == 2
     assert "also loss" in capsys.readouterr().err
     assert not out.exists()

@@ -16,7 +16,7 @@ from xray_lightning.modules import CascadeModule, load_classifier
 from xray_lightning.train import CONFIG_DIR, fit_stage, run
 
 TASKS = ("normal_vs_infected", "covid_vs_noncovid", "three_class", "cascade")
-GROUPS = ("model", "init", "loss", "optimizer", "scheduler", "logger")
+GROUPS = ("net", "init", "loss", "optimizer", "scheduler", "logger")
 
 
 def group_options(group: str) -> list[str]:
@@ -163,7 +163,7 @@ def test_resume_from_other_architecture_is_refused(
     trained_cascade: Path, synthetic_root: Path, tmp_path: Path
 ) -> None:
     last = trained_cascade / "stage1" / "checkpoints" / "last.ckpt"
-    cfg = compose_train(synthetic_root, tmp_path, ["model=cnn_bn", f"ckpt_path={last}"])
+    cfg = compose_train(synthetic_root, tmp_path, ["net=cnn_bn", f"ckpt_path={last}"])
     with pytest.raises(CheckpointError, match="cannot resume"):
         run(cfg)
     assert read_json(tmp_path / "metrics.json")["status"] == "failed"
@@ -186,7 +186,7 @@ def test_resume_matches_uninterrupted_run(synthetic_root: Path, tmp_path: Path) 
     common = [
         "seed=11",
         "trainer.deterministic=true",
-        "model=cnn",
+        "net=cnn",
         "data.augmentation.enabled=true",
         "callbacks.model_checkpoint.monitor=null",  # best = last: compare the final weights
     ]

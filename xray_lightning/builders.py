@@ -35,8 +35,8 @@ def loss_config(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
 
 
 def net_config(cfg: DictConfig, num_outputs: int) -> dict[str, Any]:
-    """The model config completed with the output width and input size."""
-    config: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)  # type: ignore[assignment]
+    """The net config completed with the output width and input size."""
+    config: dict[str, Any] = OmegaConf.to_container(cfg.net, resolve=True)  # type: ignore[assignment]
     config["num_outputs"] = num_outputs
     config["image_size"] = int(cfg.data.image_size)
     return config

@@ -1,7 +1,7 @@
 """One validation pass over a composed training config, when the run starts.
 
 Data: the :class:`~xray_lightning.data.settings.DataSettings` schema (one source of defaults).
-Model: the keys must be arguments of the network class it names (values are checked by the class
+Net: the keys must be arguments of the network class it names (values are checked by the class
 itself when it is built). Task: stage and thresholds. Every bad key gives one line of one
 ``ConfigError`` naming the key, the value and what is allowed, before anything is built.
 """
@@ -32,20 +32,20 @@ def data_problems(cfg: DictConfig) -> list[str]:
 
 
 def model_problems(cfg: DictConfig) -> list[str]:
-    target = cfg.model.get("_target_")
+    target = cfg.net.get("_target_")
     try:
         net_class = get_class(str(target))
     except Exception:  # noqa: BLE001 - Hydra raises several kinds for a bad path
-        return [f"model._target_ must name a network class; got {target!r}"]
+        return [f"net._target_ must name a network class; got {target!r}"]
     allowed = [p for p in inspect.signature(net_class.__init__).parameters if p != "self"]
     problems = []
-    for key in cfg.model:
+    for key in cfg.net:
         if key == "_target_":
             continue
         if key not in allowed or key in DERIVED_NET_KEYS:
             settable = ", ".join(k for k in allowed if k not in DERIVED_NET_KEYS)
             problems.append(
-                f"model.{key}: unknown key for {net_class.__name__} (known keys: {settable})"
+                f"net.{key}: unknown key for {net_class.__name__} (known keys: {settable})"
             )
     return problems
 
@@ -73,7 +73,7 @@ def task_problems(cfg: DictConfig) -> list[str]:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Raise one ConfigError listing every bad key of data, model and task (or return)."""
+    """Raise one ConfigError listing every bad key of data, net and task (or return)."""
     problems: list[Any] = [*data_problems(cfg), *model_problems(cfg), *task_problems(cfg)]
     if problems:
         raise ConfigError("bad config value(s):\n" + "\n".join(f"  {p}" for p in problems))

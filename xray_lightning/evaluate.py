@@ -53,7 +53,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     ).float()
     datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
     datamodule.setup("test")
-    probs = {split: runs.split_predictions(cascade, datamodule, split) for split in SPLITS}
+    probs = {
+        split: runs.split_predictions(cascade, datamodule, split, stage2_where_needed=True)
+        for split in SPLITS
+    }
     probs = {split: p for split, p in probs.items() if len(p.labels)}
     metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
     result: dict[str, Any] = {

@@ -89,14 +89,14 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
         "weight_decay": cfg.optimizer.get("weight_decay"),
         "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
         "loss": cfg.loss._target_.rsplit(".", 1)[-1],
-        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "net": cfg.net._target_.rsplit(".", 1)[-1],
         "init": cfg.init.get("scheme", "default"),
         "scheduler": cfg.scheduler._target_.rsplit(".", 1)[-1] if cfg.get("scheduler") else "none",
     }
-    model: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)  # type: ignore[assignment]
-    for key, value in model.items():
+    net: dict[str, Any] = OmegaConf.to_container(cfg.net, resolve=True)  # type: ignore[assignment]
+    for key, value in net.items():
         if key != "_target_":
-            params[f"model.{key}"] = str(value) if isinstance(value, (list, dict)) else value
+            params[f"net.{key}"] = str(value) if isinstance(value, (list, dict)) else value
     return params
 
 
@@ -278,7 +278,7 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the configured task and return what its metrics.json holds (one writer per run dir)."""
-    check_config(cfg)  # every bad data/model/task key, once, before anything is built
+    check_config(cfg)  # every bad data/net/task key, once, before anything is built
     with RunLock(cfg.paths.output_dir):
         if cfg.task.name == "cascade":
             return train_cascade(cfg)

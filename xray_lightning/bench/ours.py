@@ -36,7 +36,7 @@ def bench_config(
 ) -> DictConfig:
     """``conf/train.yaml`` for stage 1 with this model and batch size; nothing written but the
     trainer's default root (no logger, no checkpoints, no progress bar)."""
-    selection = ["experiment=fast"] if model == MAIN_JOB else [f"model={model}"]
+    selection = ["experiment=fast"] if model == MAIN_JOB else [f"net={model}"]
     base = [
         f"data.root={root}",
         *selection,

@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         nargs="+",
         default=["cnn", "fast"],
-        help="conf/model names, or 'fast': the main job's network and settings (experiment=fast)",
+        help="conf/net names, or 'fast': the main job's network and settings (experiment=fast)",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-batch-size", type=int, default=256, help="inference batches")

@@ -164,6 +164,13 @@ def _save_cache(path: Path, images: torch.Tensor, bad: dict[int, str]) -> None:
         raise
 
 
+def default_cache_dir() -> Path:
+    """Where the training configs keep the cache (``conf/paths/default.yaml``: $XRAY_CACHE_DIR,
+    else ~/.cache/xray_lightning), for tools that load data without a Hydra config."""
+    env = os.environ.get("XRAY_CACHE_DIR")
+    return Path(env) if env else Path(os.environ.get("HOME", "/tmp")) / ".cache" / "xray_lightning"
+
+
 def decode_dataset(
     root: Path,
     relpaths: Sequence[str],

@@ -25,15 +25,17 @@ def resize_u8(images: torch.Tensor, size: int) -> torch.Tensor:
 def equalize_u8(images: torch.Tensor) -> torch.Tensor:
     """Histogram equalisation of each uint8 image [..., H, W] (PIL's ``ImageOps.equalize``
     rule): the cumulative histogram, less the brightest occupied bin, spread over 0-255; an image
-    with (almost) one grey level stays as it is."""
+    with (almost) one grey level stays as it is. Each image's 256-entry table is built first and
+    applied with one gather, so the per-pixel work is a histogram and a lookup."""
     shape = images.shape
-    flat = images.reshape(-1, shape[-2] * shape[-1]).long()
-    hist = torch.zeros(flat.shape[0], 256, dtype=torch.int64)
-    hist.scatter_add_(1, flat, torch.ones_like(flat))
-    levels = torch.arange(256).expand_as(hist)
-    brightest = torch.where(hist > 0, levels, -1).amax(dim=1, keepdim=True).clamp(min=0)
-    step = (flat.shape[1] - hist.gather(1, brightest)) // 255
-    below = hist.cumsum(1) - hist  # pixels darker than each level
+    pixels = shape[-2] * shape[-1]
+    flat = images.reshape(-1, pixels).long()
+    hist = torch.zeros(flat.shape[0], 256, dtype=torch.int32)
+    hist.scatter_add_(1, flat, hist.new_ones(1).expand_as(flat))
+    cumulative = hist.cumsum(1)
+    brightest = cumulative.argmax(1, keepdim=True)  # the first level reaching the total
+    step = (pixels - hist.gather(1, brightest)) // 255
+    below = cumulative - hist  # pixels darker than each level
     lut = ((below + step // 2) // step.clamp(min=1)).clamp(0, 255)
-    out = torch.where(step > 0, lut.gather(1, flat), flat).to(torch.uint8)
-    return out.reshape(shape)
+    lut = torch.where(step > 0, lut, torch.arange(256, dtype=lut.dtype)).to(torch.uint8)
+    return lut.gather(1, flat).reshape(shape)
