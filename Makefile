@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DATASET ?= $(if $(wildcard ../shared/dataset),../shared/dataset,)
+DATASET ?=
 RUN ?=
 ARGS ?=
 
@@ -20,14 +20,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the package with dev extras
 
-data:  ## link data/dataset to DATASET (default ../shared/dataset)
-	@test -n "$(DATASET)" || { echo "No dataset found: pass DATASET=/path/to/dataset"; exit 2; }
+data:  ## link data/dataset to DATASET=/path/to/dataset (only needed for a dataset the finder does not see)
+	@test -n "$(DATASET)" || { echo "pass DATASET=/path/to/dataset (XRAY_DATA_ROOT, data/dataset and ../shared/dataset are found without it)"; exit 2; }
 	@test -d "$(DATASET)" || { echo "DATASET=$(DATASET) is not a folder"; exit 2; }
 	mkdir -p data
 	ln -sfn "$(abspath $(DATASET))" data/dataset
 	@echo "data/dataset -> $(abspath $(DATASET))"
 
-test: $(STAMP)  ## run the test suite (integration tests use XRAY_DATA_ROOT or data/dataset)
+test: $(STAMP)  ## run the test suite (integration tests use the dataset the package finds)
 	$(PY) -m pytest -q $(ARGS)
 
 test-all: $(STAMP)  ## the test suite including tests marked slow
@@ -41,12 +41,10 @@ format: $(STAMP)  ## ruff autofix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The real dataset: XRAY_DATA_ROOT if set, else data/dataset (linked on first use by `make data`).
-DATA_DEP := $(if $(XRAY_DATA_ROOT),,data/dataset)
-data/dataset:
-	@$(MAKE) --no-print-directory data
+# The real dataset is found by the package (xray_lightning.data.layout.find_dataset):
+# XRAY_DATA_ROOT, else data/dataset (make data DATASET=...), else ../shared/dataset.
 
-train: $(STAMP) $(DATA_DEP)  ## the main job: a good cascade in ~4 minutes on 2 CPU cores (experiment=fast), 3-class test metrics
+train: $(STAMP)  ## the main job: a good cascade in ~4 minutes on 2 CPU cores (experiment=fast), 3-class test metrics
 	$(PY) -m xray_lightning.train experiment=fast $(ARGS)
 
 DEMO_DATA := logs/synthetic-demo
@@ -54,10 +52,10 @@ train-demo: $(STAMP)  ## a 1-minute cascade on generated synthetic images (no da
 	test -d $(DEMO_DATA) || $(PY) -m xray_lightning.data.synthetic $(DEMO_DATA) --scale 4 --image-size 64
 	$(PY) -m xray_lightning.train experiment=demo data.root=$(DEMO_DATA) $(ARGS)
 
-audit: $(STAMP) $(DATA_DEP)  ## audit the dataset: counts, imbalance, duplicates, bad files, class_distribution.png
-	$(PY) -m xray_lightning.data.audit $${XRAY_DATA_ROOT:-data/dataset} --out outputs/audit $(ARGS)
+audit: $(STAMP)  ## audit the dataset: counts, imbalance, duplicates, bad files, class_distribution.png
+	$(PY) -m xray_lightning.data.audit --out outputs/audit $(ARGS)
 
-bench-data: $(STAMP) $(DATA_DEP)  ## data-path benchmark: DataModule loader vs naive PIL loader (images/s)
+bench-data: $(STAMP)  ## data-path benchmark: DataModule loader vs naive PIL loader (images/s)
 	$(PY) -m xray_lightning.bench.data $(ARGS)
 
 tensorboard: $(STAMP)  ## serve the TensorBoard logs of every run under logs/ (RUN=dir for one run)
@@ -69,28 +67,28 @@ SWEEP_TARGETS := sweep-optimizer sweep-lr sweep-loss sweep-batch sweep-init swee
 	sweep-arch sweep-arch-choice
 .PHONY: sweeps tables $(SWEEP_TARGETS)
 
-sweep-optimizer: $(STAMP) $(DATA_DEP)  ## stage 1: sgd/rmsprop/adam, 3 epochs x 3 seeds, 9 jobs (Table 1-3)
+sweep-optimizer: $(STAMP)  ## stage 1: sgd/rmsprop/adam, 3 epochs x 3 seeds, 9 jobs (Table 1-3)
 	$(PY) -m xray_lightning.train -m sweep=optimizer $(ARGS)
 
-sweep-lr: $(STAMP) $(DATA_DEP)  ## stage 1, sgd: lr 1e-4 ... 0.5 (10 rates), 3 epochs x 3 seeds, 30 jobs
+sweep-lr: $(STAMP)  ## stage 1, sgd: lr 1e-4 ... 0.5 (10 rates), 3 epochs x 3 seeds, 30 jobs
 	$(PY) -m xray_lightning.train -m sweep=lr $(ARGS)
 
-sweep-loss: $(STAMP) $(DATA_DEP)  ## stage 1: ce/hinge/bce/squared_hinge, 3 epochs x 3 seeds, 12 jobs
+sweep-loss: $(STAMP)  ## stage 1: ce/hinge/bce/squared_hinge, 3 epochs x 3 seeds, 12 jobs
 	$(PY) -m xray_lightning.train -m sweep=loss $(ARGS)
 
-sweep-batch: $(STAMP) $(DATA_DEP)  ## stage 1: batch 3...128, 3 half-epochs x 3 seeds, 18 jobs
+sweep-batch: $(STAMP)  ## stage 1: batch 3...128, 3 half-epochs x 3 seeds, 18 jobs
 	$(PY) -m xray_lightning.train -m sweep=batch $(ARGS)
 
-sweep-init: $(STAMP) $(DATA_DEP)  ## stage 1: default/zeros/normal/xavier/kaiming, 3 epochs x 3 seeds, 15 jobs
+sweep-init: $(STAMP)  ## stage 1: default/zeros/normal/xavier/kaiming, 3 epochs x 3 seeds, 15 jobs
 	$(PY) -m xray_lightning.train -m sweep=init $(ARGS)
 
-sweep-dropout: $(STAMP) $(DATA_DEP)  ## stage 1: dropout .25/.35/.40 x adam/rmsprop, 3 epochs x 3 seeds, 18 jobs
+sweep-dropout: $(STAMP)  ## stage 1: dropout .25/.35/.40 x adam/rmsprop, 3 epochs x 3 seeds, 18 jobs
 	$(PY) -m xray_lightning.train -m sweep=dropout $(ARGS)
 
-sweep-arch: $(STAMP) $(DATA_DEP)  ## stage 1: 4 CNN variants x adam/rmsprop, 3 epochs x 3 seeds, 24 jobs
+sweep-arch: $(STAMP)  ## stage 1: 4 CNN variants x adam/rmsprop, 3 epochs x 3 seeds, 24 jobs
 	$(PY) -m xray_lightning.train -m sweep=arch $(ARGS)
 
-sweep-arch-choice: $(STAMP) $(DATA_DEP)  ## cascade vs three_class on 3-class metrics, 3 epochs x 3 seeds, 6 jobs
+sweep-arch-choice: $(STAMP)  ## cascade vs three_class on 3-class metrics, 3 epochs x 3 seeds, 6 jobs
 	$(PY) -m xray_lightning.train -m sweep=arch_choice $(ARGS)
 
 sweeps: $(SWEEP_TARGETS)  ## every sweep above, one after another (132 jobs, hours on 2 CPU cores)
@@ -107,10 +105,10 @@ predict: $(STAMP)  ## classify images/folders with the shipped model: PATHS="img
 	$(PY) -m xray_lightning.predict $(if $(RUN),--run $(RUN),$(SHIPPED)) $(ARGS) $(PATHS)
 
 .PHONY: bench evaluate
-bench: $(STAMP) $(DATA_DEP)  ## training/inference speed, our path vs a naive PIL + plain fp32 loop (cnn, fast), with the CPU, its ISA and the precision chosen; ARGS="--models cnn fast cnn_bn ..."
+bench: $(STAMP)  ## training/inference speed, our path vs a naive PIL + plain fp32 loop (cnn, fast), with the CPU, its ISA and the precision chosen; ARGS="--models cnn fast cnn_bn ..."
 	$(PY) -m xray_lightning.bench.train $(ARGS)
 
-evaluate: $(STAMP) $(DATA_DEP)  ## re-measure the shipped cascade (experiments/best) on test and val; RUN=<cascade run dir>, ARGS="--json"
+evaluate: $(STAMP)  ## re-measure the shipped cascade (experiments/best) on test and val; RUN=<cascade run dir>, ARGS="--json"
 	$(PY) -m xray_lightning.evaluate $(if $(RUN),--run $(RUN),) $(ARGS)
 
 clean:  ## remove caches (not logs, not the venv)

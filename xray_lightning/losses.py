@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xray_lightning.settings import check, positive
+
 
 class LossConfigError(ValueError):
     """A loss parameter (num_classes, class_weights, pos_weight, margin) is invalid."""
@@ -32,10 +34,7 @@ class LossInputError(ValueError):
 
 
 def _positive_number(owner: str, name: str, value: object) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
-        raise LossConfigError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return check(positive(), value, f"{owner}: {name}", LossConfigError)
 
 
 def _class_weights(owner: str, num_classes: int, values: object) -> torch.Tensor:

@@ -9,6 +9,7 @@ defaults for readers; ``tests/test_settings.py`` fails if the YAML and these cla
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -87,6 +88,25 @@ def integer(minimum: int = 0, allow_none: bool = False) -> Rule:
         return int(value) if ok else _fail()
 
     return Rule(what + (" or null" if allow_none else ""), check)
+
+
+def positive() -> Rule:
+    """A finite number > 0."""
+
+    def check(value: Any) -> float:
+        ok = _is_number(value) and math.isfinite(value) and value > 0
+        return float(value) if ok else _fail()
+
+    return Rule("a finite number > 0", check)
+
+
+def check(rule: Rule, value: Any, key: str, error: type[Exception] = ConfigError) -> Any:
+    """One value against one rule: the normalised value, or ``error`` naming ``key``, the value
+    and what is allowed (the constructors of nets, losses and inits use this too)."""
+    try:
+        return rule.check(value)
+    except (ValueError, TypeError):
+        raise error(f"{key} must be {rule.allowed}; got {value!r}") from None
 
 
 def optional_number() -> Rule:

@@ -144,13 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m xray_lightning.data.audit", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("root", type=Path, help="dataset folder (read only)")
+    parser.add_argument(
+        "root",
+        type=Path,
+        nargs="?",
+        help="dataset folder, read only (default: the one the package finds)",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/audit"), help="figure folder")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--layout", choices=("auto", "xray", "kaggle"), default="auto")
     parser.add_argument("--expect-size", type=_size_arg, default="auto", help="N, none or auto")
     parser.add_argument("--expect-mode", choices=("L", "none", "auto"), default="auto")
     args = parser.parse_args(argv)
+    if args.root is None:
+        from xray_lightning.data.layout import default_root
+
+        args.root = default_root()
     mode = None if args.expect_mode == "none" else args.expect_mode
     try:
         report = audit_dataset(args.root, args.layout, args.expect_size, mode)

@@ -1,10 +1,13 @@
-"""Argument checks shared by the model constructors: one clear ValueError per bad value."""
+"""Argument checks shared by the model constructors: one clear ValueError per bad value, from
+the same rules as the config schema (``xray_lightning.settings``)."""
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from xray_lightning.settings import check, integer, number
 
 if TYPE_CHECKING:
     import torch
@@ -15,10 +18,8 @@ class ModelConfigError(ValueError):
 
 
 def check_positive_int(owner: str, name: str, value: object) -> int:
-    """Return ``value`` as int, or raise naming ``owner.name`` if it is not an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ModelConfigError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    """Return ``value`` as int, or raise naming ``owner: name`` if it is not an int >= 1."""
+    return check(integer(1), value, f"{owner}: {name}", ModelConfigError)
 
 
 def check_int_sequence(
@@ -40,9 +41,7 @@ def check_int_sequence(
 
 def check_dropout(owner: str, value: object, name: str = "dropout") -> float:
     """Return ``value`` as float, or raise if it is not a probability in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
-        raise ModelConfigError(f"{owner}: {name} must be a number in [0, 1), got {value!r}")
-    return float(value)
+    return check(number(0.0, 1.0), value, f"{owner}: {name}", ModelConfigError)
 
 
 def check_image_size(owner: str, value: object) -> tuple[int, int]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from xray_lightning.settings import check, one_of, positive
+
 from ._checks import ModelConfigError
 
 SCHEMES = ("default", "zeros", "normal", "xavier", "kaiming")
@@ -18,13 +20,11 @@ _LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ModelConfigError(f"apply_init: {name} must be one of {list(choices)}, got {value!r}")
+    check(one_of(*choices), value, f"apply_init: {name}", ModelConfigError)
 
 
 def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ModelConfigError(f"apply_init: {name} must be a number > 0, got {value!r}")
+    check(positive(), value, f"apply_init: {name}", ModelConfigError)
 
 
 def apply_init(
