@@ -58,8 +58,10 @@ audit: $(STAMP)  ## audit the dataset: counts, imbalance, duplicates, bad files,
 bench-data: $(STAMP)  ## data-path benchmark: DataModule loader vs naive PIL loader (images/s)
 	$(PY) -m xray_lightning.bench.data $(ARGS)
 
-tensorboard: $(STAMP)  ## serve the TensorBoard logs of every run under logs/ (RUN=dir for one run)
-	$(VENV)/bin/tensorboard --logdir $(if $(RUN),$(RUN),logs) --bind_all
+HOST ?= 127.0.0.1
+PORT ?= 6006
+tensorboard: $(STAMP)  ## serve the TensorBoard logs under logs/ on http://127.0.0.1:6006 (RUN=dir for one run; HOST=, PORT= to change; HOST=0.0.0.0 exposes them to the network)
+	$(VENV)/bin/tensorboard --logdir $(if $(RUN),$(RUN),logs) --host $(HOST) --port $(PORT)
 
 # Sweeps: Hydra multiruns on the real dataset, grids in conf/sweep/<name>.yaml, 3 seeds each; every
 # sweep dir (logs/sweeps/<name>/<time>/) gets summary.csv and summary.md. ARGS adds overrides.

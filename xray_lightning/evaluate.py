@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from xray_lightning import runs
+from xray_lightning.cli import command_parser
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
 from xray_lightning.runinfo import read_metrics
@@ -47,7 +48,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from xray_lightning.operating_point import cascade_metrics
 
     started = time.perf_counter()
-    source = runs.cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2)
+    source = runs.cascade_source(
+        args.run, args.stage1, args.stage2, args.t1, args.t2, getattr(args, "model", None)
+    )
     cascade = CascadeModule.from_checkpoints(
         source.stage1, source.stage2, **source.thresholds, fold_bn=True
     ).float()
@@ -181,11 +184,19 @@ def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m xray_lightning.evaluate",
-        description="Re-measure a trained cascade on the test and val splits, or export one.",
+    parser = command_parser(
+        "xray_lightning.evaluate",
+        "Re-measure a trained cascade on the test and val splits, or export one.",
+        [
+            "{prog}                       (the shipped model)",
+            "{prog} --run logs/cascade/runs/2026-12-01_10-00-00 --json",
+            "{prog} --export logs/cascade/runs/2026-12-01_10-00-00 --to my_model/",
+        ],
     )
     source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model", type=Path, help="a model folder: stage1.ckpt, stage2.ckpt, thresholds.json"
+    )
     source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
     source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
     source.add_argument("--export", type=Path, metavar="RUN_DIR", help="cascade run to export")
@@ -224,5 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The installed ``xray-evaluate`` command."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -8,8 +8,9 @@ A PATH is an image or a folder (searched recursively; hidden files skipped). Ima
 or mode are converted the way training data was: ``load_image`` (any size/mode, resized to the
 model's side) then ``prepare_batch`` with the cascade's preprocess spec. The cascade runs in
 plain PyTorch (``labeller``): Lightning is never imported here. One row per file: path,
-label, p_infected, p_covid (``--json``: one JSON object per line with those keys and ``error``).
-A file that cannot be read as an image gets an error row; the others are still predicted.
+label, p_infected, p_covid (only for images called infected: P(covid | infected)), error; as a
+tab-separated table, ``--csv`` or ``--json`` (one object per line). A file that cannot be read as
+an image gets an error row with the same columns; the others are still predicted.
 
 Exit status: 0 all predicted, 1 some files failed, 2 bad checkpoint, run dir or arguments.
 """
@@ -17,6 +18,7 @@ Exit status: 0 all predicted, 1 some files failed, 2 bad checkpoint, run dir or 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from xray_lightning.cli import command_parser
 from xray_lightning.data.errors import BadImageError
 from xray_lightning.data.images import load_image
 from xray_lightning.data.transforms import prepare_batch
@@ -36,6 +39,7 @@ from xray_lightning.labeller import Labeller
 from xray_lightning.runs import cascade_source
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
+COLUMNS = ("path", "label", "p_infected", "p_covid", "error")
 
 
 @dataclass
@@ -48,17 +52,25 @@ class Row:
     p_covid: float | None
     error: str | None = None
 
+    def cells(self, missing: str = "-") -> list[str]:
+        """The row's COLUMNS as text: probabilities to 4 places, ``missing`` for what it lacks
+        (p_covid of an image called normal; everything but the path and error of an error row)."""
+
+        def number(value: float | None) -> str:
+            return missing if value is None else f"{value:.4f}"
+
+        label = "error" if self.error is not None else str(self.label)
+        error = missing if self.error is None else self.error
+        return [self.path, label, number(self.p_infected), number(self.p_covid), error]
+
     def text(self) -> str:
-        if self.error is not None:
-            return f"{self.path}\terror\t-\t-\t{self.error}"
-        covid = "-" if self.p_covid is None else f"{self.p_covid:.4f}"
-        return f"{self.path}\t{self.label}\t{self.p_infected:.4f}\t{covid}"
+        return "\t".join(self.cells())
 
 
 def load_cascade(args: argparse.Namespace) -> Labeller:
     """The cascade named by ``--run`` or ``--stage1``/``--stage2``, else the shipped one
     (thresholds: --t1/--t2 win)."""
-    source = cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2)
+    source = cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2, args.model)
     return Labeller.from_checkpoints(source.stage1, source.stage2, **source.thresholds)
 
 
@@ -148,18 +160,29 @@ def predict_files(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m xray_lightning.predict",
-        description="Classify chest X-ray images as normal / non-covid / covid with a cascade "
-        "(default: the shipped one, experiments/best).",
+    parser = command_parser(
+        "xray_lightning.predict",
+        "Classify chest X-ray images as normal / non-covid / covid with a cascade "
+        "(default: the shipped one; --model, --run, --stage1/--stage2 or $XRAY_MODEL choose "
+        "another).",
+        [
+            "{prog} scan.png more_scans/",
+            "{prog} --csv scans/ > labels.csv",
+            "{prog} --run logs/cascade/runs/2026-12-01_10-00-00 scan.png",
+        ],
     )
     source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model", type=Path, help="a model folder: stage1.ckpt, stage2.ckpt, thresholds.json"
+    )
     source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
     source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
     parser.add_argument("--stage2", type=Path, help="stage-2 (covid vs non-covid) checkpoint")
     parser.add_argument("--t1", type=float, help="infected if p_infected >= t1")
     parser.add_argument("--t2", type=float, help="covid if p_covid >= t2")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="one JSON object per line")
+    output.add_argument("--csv", action="store_true", help="comma-separated, with a header row")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     return parser
@@ -186,15 +209,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     failed = 0
-    if not args.json:
-        print("path\tlabel\tp_infected\tp_covid")
+    table = csv.writer(sys.stdout, lineterminator="\n") if args.csv else None
+    if table is not None:
+        table.writerow(COLUMNS)
+    elif not args.json:
+        print("\t".join(COLUMNS))
     for row in predict_files(cascade, files, args.batch_size):
         failed += row.error is not None
-        print(json.dumps(asdict(row)) if args.json else row.text(), flush=False)
+        if table is not None:
+            table.writerow(row.cells(missing=""))
+        else:
+            print(json.dumps(asdict(row)) if args.json else row.text(), flush=False)
     if failed:
         print(f"{failed} of {len(files)} file(s) could not be predicted", file=sys.stderr)
     return EXIT_FAILED_FILES if failed else EXIT_OK
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The installed ``xray-predict`` command."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    entry_point()

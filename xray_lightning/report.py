@@ -15,7 +15,6 @@ on test).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from xray_lightning import runs
+from xray_lightning.cli import command_parser
 from xray_lightning.data import XrayDataModule
 from xray_lightning.decision import COVID
 from xray_lightning.errors import XrayLightningError
@@ -300,8 +300,13 @@ def make_report(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m xray_lightning.report", description=__doc__.splitlines()[0]
+    parser = command_parser(
+        "xray_lightning.report",
+        __doc__.splitlines()[0],
+        [
+            "{prog}                       (the latest cascade run under logs/)",
+            "{prog} RUN_DIR --no-tensorboard",
+        ],
     )
     parser.add_argument("run", nargs="?", type=Path, help="cascade run dir (default: latest)")
     parser.add_argument("--data-root", type=Path, help="dataset folder (default: the run's)")
@@ -331,5 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The installed ``xray-report`` command."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -16,14 +16,15 @@ from typing import Any
 
 import torch
 
+from xray_lightning import paths
 from xray_lightning.data.cache import default_cache_dir
 from xray_lightning.data.layout import default_root
 from xray_lightning.decision import NORMAL, Probabilities
 from xray_lightning.errors import CheckpointError, XrayLightningError
 from xray_lightning.runinfo import METRICS_FILE, STAGE_DIRS, read_metrics
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "experiments" / "best"
+SHIPPED = paths.SHIPPED
+MODEL_ENV = "XRAY_MODEL"  # a folder like experiments/best: the model used when none is named
 THRESHOLDS_FILE = "thresholds.json"
 STAGE_FILES = ("stage1.ckpt", "stage2.ckpt")
 # Keys of thresholds.json's "data" section: what decides which images are val and test.
@@ -114,12 +115,17 @@ def cascade_source(
     stage2: Path | None = None,
     t1: float | None = None,
     t2: float | None = None,
-    shipped: Path | None = None,
+    model: Path | None = None,
 ) -> CascadeSource:
     """The cascade named by a run dir, or two checkpoints, else the shipped one; ``t1``/``t2``
-    (the command line) win over the thresholds found with it. ``shipped``: the folder of the
-    shipped cascade (default ``SHIPPED``, read when called)."""
-    shipped = shipped or SHIPPED
+    (the command line) win over the thresholds found with it. ``model``: a model folder (two stage
+    checkpoints and thresholds.json, as ``evaluate --export`` writes), else $XRAY_MODEL, else the
+    shipped one (``SHIPPED``, read when called)."""
+    env = os.environ.get(MODEL_ENV)
+    shipped = Path(model) if model is not None else Path(env) if env else SHIPPED
+    named = "--model" if model is not None else f"${MODEL_ENV}" if env else None
+    if named and stage1 is None and run is None and not shipped.is_dir():
+        raise CheckpointError(f"model folder not found: {shipped} ({named})")
     if run is not None:
         first, second, thresholds = cascade_checkpoints(run)
         source = CascadeSource(first, second, thresholds, "metrics.json", run_dir=Path(run))

@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from xray_lightning import paths
 from xray_lightning.builders import (
     build_datamodule,
     build_module,
@@ -30,6 +31,7 @@ from xray_lightning.builders import (
 )
 from xray_lightning.callbacks.hydra_started import HydraStarted
 from xray_lightning.callbacks.job_progress import JobPlan, JobProgressBar
+from xray_lightning.cli import program_name, version_text
 from xray_lightning.cluster import ddp_launch, is_global_zero, job_threads, leave_process_group
 from xray_lightning.config_check import check_config
 from xray_lightning.errors import XrayLightningError
@@ -45,7 +47,7 @@ from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
 from xray_lightning.runinfo import STAGE_DIRS, RunRecord, finished_ok, read_metrics
 from xray_lightning.runlock import RunLock
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(paths.CONFIG_DIR)
 USER_ERRORS = (XrayLightningError, ValueError, FileNotFoundError)
 # conf/hydra/launcher/<plugin name>.yaml presets extend the plugins' schemas of the same name on
 # purpose (typed, validated); Hydra 1.3 still does that but warns on every run.
@@ -360,7 +362,11 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> int:
     """``python -m xray_lightning.train``: Hydra's own errors (a bad override or config value,
-    raised before the task starts) exit 2 like every other usage error, not Hydra's 1."""
+    raised before the task starts) exit 2 like every other usage error, not Hydra's 1.
+    ``--version`` prints this package's version (Hydra's own flag would print Hydra's)."""
+    if "--version" in sys.argv[1:]:
+        print(version_text(program_name("xray_lightning.train")))
+        return EXIT_OK
     try:
         main()
     except SystemExit as exit_:
@@ -370,5 +376,10 @@ def cli() -> int:
     return EXIT_OK
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The installed ``xray-train`` command."""
     run_cli(cli)
+
+
+if __name__ == "__main__":
+    entry_point()

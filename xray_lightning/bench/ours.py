@@ -18,10 +18,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from xray_lightning import paths
 from xray_lightning.bench.machine import sync
 from xray_lightning.builders import build_callbacks, build_datamodule, build_module
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONFIG_DIR = str(paths.CONFIG_DIR)
 BF16_PRECISIONS = ("bf16-mixed", "bf16", "bf16-true")
 MAIN_JOB = "fast"  # --models fast: experiment=fast's network, input size and data settings
 

@@ -9,7 +9,6 @@ Nothing under ROOT is ever written.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xray_lightning.cli import command_parser
 from xray_lightning.exits import run_cli
 
 from .cache import _pmap, default_workers
@@ -141,8 +141,13 @@ def _size_arg(text: str) -> int | str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m xray_lightning.data.audit", description=__doc__.splitlines()[0]
+    parser = command_parser(
+        "xray_lightning.data.audit",
+        __doc__.splitlines()[0],
+        [
+            "{prog}                       (the dataset the package finds)",
+            "{prog} /path/to/dataset --json",
+        ],
     )
     parser.add_argument(
         "root",
@@ -184,5 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_CLEAN
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The installed ``xray-audit`` command."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,4 +1,5 @@
-"""Decode one image file into the uint8 grayscale tensor the models see (shared with predict)."""
+"""Decode one image file (PNG, JPEG, ... or DICOM) into the uint8 grayscale tensor the models
+see (shared with predict)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .dicom import dicom_to_gray, is_dicom
 from .errors import BadImageError
 from .pixel_ops import resize_u8
 
@@ -63,6 +65,10 @@ def decode_image(
         raise ValueError(f"expect_mode must be one of {EXPECT_MODES} or None; got {expect_mode!r}")
     if len(data) == 0:
         raise BadImageError(path, "empty file (0 bytes)")
+    if is_dicom(data, path):
+        if expect_mode is not None or expect_size is not None:
+            raise BadImageError(path, "a DICOM file: the dataset expects 8-bit grayscale images")
+        return _resized(dicom_to_gray(data, path, max_pixels), image_size, expect_size)
     try:
         with warnings.catch_warnings():  # our own pixel limit is lower than PIL's warning one
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -95,6 +101,10 @@ def decode_image(
         raise BadImageError(path, f"more pixels than the limit of {max_pixels:,} ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadImageError(path, f"unreadable or truncated image ({exc})") from None
+    return _resized(arr, image_size, expect_size)
+
+
+def _resized(arr: np.ndarray, image_size: int, expect_size: int | None) -> torch.Tensor:
     factor = min(arr.shape) // (2 * image_size)
     if expect_size is None and factor >= 2:  # a large image: box-reduce first (less memory)
         arr = np.asarray(Image.fromarray(arr).reduce(factor))

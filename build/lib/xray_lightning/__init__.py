@@ -1,0 +1,1 @@
+"""xray-lightning: chest X-ray pneumonia diagnosis with Lightning + Hydra."""

@@ -1,0 +1,1 @@
+"""Benchmarks (python -m xray_lightning.bench.data, ...)."""

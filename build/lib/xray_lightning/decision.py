@@ -1,0 +1,76 @@
+"""The cascade's decision rule, without Lightning: class names, labels, probabilities -> labels.
+
+normal if p_infected < t1, else covid if p_covid >= t2, else non-covid. Shared by the
+LightningModule (``modules.cascade``), the plain labeller ``predict`` uses (``labeller``) and the
+readers of finished runs (``runs``, ``operating_point``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from xray_lightning.errors import CheckpointError
+
+CLASS_NAMES = ("normal", "non-covid", "covid")
+NORMAL, NON_COVID, COVID = 0, 1, 2
+
+
+def decide(p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float) -> torch.Tensor:
+    """3-class labels: normal if p_infected < t1, else covid if p_covid >= t2, else non-covid."""
+    infected_label = torch.where(p_covid >= t2, COVID, NON_COVID)
+    return torch.where(p_infected >= t1, infected_label, NORMAL)
+
+
+def staged_proba(
+    stage1: Callable[[torch.Tensor], torch.Tensor],
+    stage2: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    t1: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(p_infected, p_covid) where stage 2 runs only on the images stage 1 calls infected
+    (p_covid is NaN for the others): what labelling new images needs, at less cost."""
+    p_infected = stage1(images)
+    p_covid = torch.full_like(p_infected, float("nan"))
+    infected = p_infected >= t1
+    if bool(infected.any()):
+        p_covid[infected] = stage2(images[infected])
+    return p_infected, p_covid
+
+
+def check_thresholds(t1: float, t2: float) -> tuple[float, float]:
+    for name, value in (("t1", t1), ("t2", t2)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"cascade.{name} must be in (0, 1), got {value}")
+    return float(t1), float(t2)
+
+
+def check_same_input(spec1: Mapping[str, Any] | None, spec2: Mapping[str, Any] | None) -> None:
+    """Both stages of a cascade must have been trained on the same input preprocessing (what
+    only names their labels aside)."""
+    input1, input2 = input_spec(spec1), input_spec(spec2)
+    if input1 != input2:
+        raise CheckpointError(
+            f"the two stages were trained with different input preprocessing ({input1} vs "
+            f"{input2}); a cascade needs both to see the same input"
+        )
+
+
+def input_spec(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (spec or {}).items() if k not in ("stage", "class_names")}
+
+
+@dataclass(frozen=True)
+class Probabilities:
+    """Both stages' outputs on one split and its 3-class labels (0 normal, 1 non-covid, 2 covid)."""
+
+    p_infected: torch.Tensor
+    p_covid: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def infected(self) -> torch.Tensor:
+        return self.labels > NORMAL

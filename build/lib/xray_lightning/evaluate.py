@@ -1,0 +1,244 @@
+"""Re-measure a trained cascade on the official test split (and val), or export one for shipping.
+
+    python -m xray_lightning.evaluate [--stage1 CKPT --stage2 CKPT | --run RUN_DIR]
+        [--t1 T] [--t2 T] [--data-root DIR] [--json]
+    python -m xray_lightning.evaluate --export RUN_DIR [--to experiments/best] [--force]
+
+Without --stage1/--stage2/--run the shipped cascade is evaluated: ``experiments/best/stage1.ckpt``
+and ``stage2.ckpt`` with the thresholds in ``experiments/best/thresholds.json``. The cascade is
+rebuilt with ``CascadeModule.from_checkpoints`` and run in float32 on the CPU over the data's val
+and test splits, normalised with the checkpoints' own preprocess spec (as ``predict`` does);
+the metrics are ``operating_point.cascade_metrics``, the ones a training run writes.
+
+``--export`` writes slim weights-only copies of a cascade run's two best checkpoints and a
+``thresholds.json`` (the run's thresholds, its data split settings and its metrics) into ``--to``.
+
+Exit status: 0 done, 2 bad checkpoint, run dir, data or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from xray_lightning import runs
+from xray_lightning.cli import command_parser
+from xray_lightning.errors import XrayLightningError
+from xray_lightning.exits import run_cli
+from xray_lightning.runinfo import read_metrics
+
+SPLITS = ("test", "val")
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+class ExportError(XrayLightningError):
+    """An export would overwrite a shipped cascade, or its target is not a folder."""
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Rebuild the cascade, predict val and test, and compute the cascade's metrics."""
+    from xray_lightning.data import XrayDataModule
+    from xray_lightning.modules.cascade import CascadeModule
+    from xray_lightning.operating_point import cascade_metrics
+
+    started = time.perf_counter()
+    source = runs.cascade_source(
+        args.run, args.stage1, args.stage2, args.t1, args.t2, getattr(args, "model", None)
+    )
+    cascade = CascadeModule.from_checkpoints(
+        source.stage1, source.stage2, **source.thresholds, fold_bn=True
+    ).float()
+    datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
+    datamodule.setup("test")
+    probs = {
+        split: runs.split_predictions(cascade, datamodule, split, stage2_where_needed=True)
+        for split in SPLITS
+    }
+    probs = {split: p for split, p in probs.items() if len(p.labels)}
+    metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
+    result: dict[str, Any] = {
+        "stage1": str(source.stage1),
+        "stage2": str(source.stage2),
+        "run_dir": str(args.run) if args.run is not None else None,
+        "thresholds": {"t1": cascade.t1, "t2": cascade.t2},
+        "thresholds_from": source.thresholds_from,
+        "data_root": str(datamodule.root),
+        "images": {split: len(p.labels) for split, p in probs.items()},
+        "class_names": list(cascade.class_names),
+        "metrics": metrics,
+        "confusion": confusion,
+    }
+    if args.run is not None:
+        result["recorded_max_abs_diff"] = recorded_difference(args.run, metrics)
+    result["wall_time_s"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def recorded_difference(run_dir: Path, metrics: dict[str, float]) -> float | None:
+    """Largest |re-measured - metrics.json| over the val/test metrics both have (None: none)."""
+    recorded = read_metrics(run_dir).get("metrics") or {}
+    diffs = [
+        abs(value - recorded[key])
+        for key, value in metrics.items()
+        if isinstance(recorded.get(key), int | float) and not math.isnan(value)
+    ]
+    return max(diffs) if diffs else None
+
+
+def report_text(result: dict[str, Any]) -> str:
+    """The human-readable report: test first, then val."""
+    t = result["thresholds"]
+    lines = [
+        f"stage 1: {result['stage1']}",
+        f"stage 2: {result['stage2']}",
+        f"thresholds: t1 {t['t1']:.4f}, t2 {t['t2']:.4f} (from {result['thresholds_from']}); "
+        "normal if p_infected < t1, else covid if p_covid >= t2, else non-covid",
+        f"data: {result['data_root']}",
+    ]
+    m = result["metrics"]
+    for split in SPLITS:
+        if split not in result["images"]:
+            continue
+        lines += [
+            "",
+            f"{split} ({result['images'][split]} images)",
+            f"  3-class accuracy {m[f'{split}/acc']:.4f}   macro F1 {m[f'{split}/f1_macro']:.4f}",
+            f"  {'class':<10} {'precision':>9} {'recall':>8}",
+        ]
+        for name in result["class_names"]:
+            key = name.replace("-", "_")
+            lines.append(
+                f"  {name:<10} {m[f'{split}/precision_{key}']:>9.4f} "
+                f"{m[f'{split}/recall_{key}']:>8.4f}"
+            )
+        lines.append(
+            f"  stage 1 (normal vs infected): accuracy {m[f'{split}/stage1/acc']:.4f}, "
+            f"recall {m[f'{split}/stage1/recall']:.4f}, "
+            f"precision {m[f'{split}/stage1/precision']:.4f}"
+        )
+        if f"{split}/stage2/acc" in m:
+            lines.append(
+                f"  stage 2 (covid vs non-covid, truly infected images only): "
+                f"accuracy {m[f'{split}/stage2/acc']:.4f}"
+            )
+        matrix = result["confusion"][split]
+        lines.append(
+            "  confusion (rows true, columns predicted: "
+            + ", ".join(result["class_names"])
+            + "): "
+            + "; ".join(" ".join(map(str, r)) for r in matrix)
+        )
+    diff = result.get("recorded_max_abs_diff")
+    if diff is not None:
+        verdict = "matches" if diff < 1e-4 else "DIFFERS from"
+        lines += ["", f"{verdict} the run's metrics.json (largest difference {diff:.2g})"]
+    return "\n".join(lines)
+
+
+def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str, Path]:
+    """Slim stage checkpoints + thresholds.json of a finished cascade run, written to ``target``."""
+    from xray_lightning.modules.cascade import CascadeModule
+    from xray_lightning.modules.checkpoints import save_weights_only
+
+    stage1, stage2, thresholds = runs.cascade_checkpoints(run_dir)
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"--to {target} exists and is not a folder")
+    names = [*runs.STAGE_FILES, runs.THRESHOLDS_FILE]
+    existing = [name for name in names if (target / name).exists()]
+    if existing and not force:
+        raise ExportError(
+            f"{target} already holds {', '.join(existing)}: pass --force to replace them"
+        )
+    result = read_metrics(run_dir)
+    data = {
+        k: v for k, v in (runs.run_data_settings(run_dir) or {}).items() if k in runs.SPLIT_KEYS
+    }
+    written = {
+        "stage1": save_weights_only(stage1, target / runs.STAGE_FILES[0]),
+        "stage2": save_weights_only(stage2, target / runs.STAGE_FILES[1]),
+    }
+    metrics = result.get("metrics") or {}
+    saved = {
+        **thresholds,
+        "operating_point": result.get("operating_point", "accuracy_first"),
+        "target_recall": (result.get("operating_points") or {})
+        .get(result.get("operating_point", ""), {})
+        .get("target_recall"),
+        "source_run": str(run_dir.resolve()),
+        "source_checkpoints": {"stage1": str(stage1), "stage2": str(stage2)},
+        "data": data,
+        "metrics": {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS},
+        "exported": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    path = target / runs.THRESHOLDS_FILE
+    path.write_text(json.dumps(saved, indent=2) + "\n")
+    written["thresholds"] = path
+    CascadeModule.from_checkpoints(written["stage1"], written["stage2"], **thresholds)
+    return written
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(
+        "xray_lightning.evaluate",
+        "Re-measure a trained cascade on the test and val splits, or export one.",
+        [
+            "{prog}                       (the shipped model)",
+            "{prog} --run logs/cascade/runs/2026-12-01_10-00-00 --json",
+            "{prog} --export logs/cascade/runs/2026-12-01_10-00-00 --to my_model/",
+        ],
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model", type=Path, help="a model folder: stage1.ckpt, stage2.ckpt, thresholds.json"
+    )
+    source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
+    source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
+    source.add_argument("--export", type=Path, metavar="RUN_DIR", help="cascade run to export")
+    parser.add_argument("--stage2", type=Path, help="stage-2 (covid vs non-covid) checkpoint")
+    parser.add_argument("--t1", type=float, help="infected if p_infected >= t1")
+    parser.add_argument("--t2", type=float, help="covid if p_covid >= t2")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        help="dataset folder (default: the run's, else XRAY_DATA_ROOT, else data/dataset)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--to", type=Path, default=runs.SHIPPED, help="--export: target folder")
+    parser.add_argument("--force", action="store_true", help="--export: replace existing files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.stage1 is None) != (args.stage2 is None):
+        parser.error("--stage1 and --stage2 go together (or pass --run RUN_DIR)")
+    if args.export is not None and (args.t1 is not None or args.t2 is not None):
+        parser.error("--export copies the run's own thresholds; --t1/--t2 are for evaluating")
+    try:
+        if args.export is not None:
+            written = export_cascade(args.export, args.to, args.force)
+            for name, path in written.items():
+                print(f"{name}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+            return EXIT_OK
+        result = evaluate(args)
+    except (XrayLightningError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(result, indent=2) if args.json else report_text(result))
+    return EXIT_OK
+
+
+def entry_point() -> None:
+    """The installed ``xray-evaluate`` command."""
+    run_cli(main)
+
+
+if __name__ == "__main__":
+    entry_point()

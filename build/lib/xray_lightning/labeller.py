@@ -1,0 +1,124 @@
+"""Labelling new images with a trained cascade in plain PyTorch: no Lightning, no torchmetrics.
+
+``predict`` spends most of a small batch's time importing, so it rebuilds the two stage networks
+straight from their checkpoints (the same allow-listed registries as ``modules.checkpoints``),
+folds BatchNorm into the convolutions and keeps the memory format the stages trained with.
+``CascadeModule.from_checkpoints`` gives the same probabilities (``tests/test_inference.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from xray_lightning.decision import (
+    CLASS_NAMES,
+    check_same_input,
+    check_thresholds,
+    decide,
+    staged_proba,
+)
+from xray_lightning.errors import CheckpointError
+from xray_lightning.models.fusion import fold_batchnorm
+from xray_lightning.modules.checkpoints import (
+    LOSSES,
+    NETS,
+    build_registered,
+    describe,
+    read_checkpoint,
+    weights_mismatch,
+)
+
+
+@dataclass
+class StageNet:
+    """One trained binary stage: its network, its loss (for probabilities) and its metadata."""
+
+    net: nn.Module
+    loss: nn.Module
+    threshold: float
+    preprocess: dict[str, Any]
+    channels_last: bool
+
+    @torch.inference_mode()
+    def proba(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.loss.probabilities(self.net(images).float())
+
+
+def load_stage(path: str | Path, expected_stage: str, fold_bn: bool = True) -> StageNet:
+    """A binary stage from its checkpoint (eval mode, CPU), or :class:`CheckpointError`."""
+    checkpoint = read_checkpoint(path)
+    hparams = dict(checkpoint["hyper_parameters"])
+    if hparams.get("stage") != expected_stage:
+        raise CheckpointError(
+            f"{path} holds a {describe(hparams)}, but a {expected_stage} checkpoint was expected"
+        )
+    net = build_registered(hparams["net_config"], NETS, "net_config", path)
+    loss = build_registered(hparams.get("loss_config"), LOSSES, "loss_config", path)
+    parts: dict[str, dict[str, torch.Tensor]] = {"net": {}, "loss_fn": {}}
+    for key, value in checkpoint["state_dict"].items():
+        owner, _, name = key.partition(".")
+        if owner not in parts:
+            raise CheckpointError(f"{path}: unexpected weights {key!r} in the state_dict")
+        parts[owner][name] = value
+    try:
+        net.load_state_dict(parts["net"])
+        if parts["loss_fn"]:
+            loss.load_state_dict(parts["loss_fn"])
+    except RuntimeError as error:
+        raise weights_mismatch(path, hparams, error) from None
+    net.eval()
+    loss.eval()
+    if fold_bn:
+        fold_batchnorm(net)
+    channels_last = bool(hparams.get("channels_last"))
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    threshold = float(hparams.get("threshold", 0.5))
+    return StageNet(net, loss, threshold, dict(hparams.get("preprocess") or {}), channels_last)
+
+
+class Labeller:
+    """Two stages and their thresholds: ``label_proba`` then ``decide``, as ``CascadeModule``."""
+
+    class_names = CLASS_NAMES
+
+    def __init__(self, stage1: StageNet, stage2: StageNet, t1: float, t2: float) -> None:
+        check_same_input(stage1.preprocess, stage2.preprocess)
+        self.stage1, self.stage2 = stage1, stage2
+        self.t1, self.t2 = check_thresholds(t1, t2)
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        stage1_ckpt: str | Path,
+        stage2_ckpt: str | Path,
+        t1: float | None = None,
+        t2: float | None = None,
+    ) -> Labeller:
+        """Thresholds default to each stage's own decision threshold."""
+        stage1 = load_stage(stage1_ckpt, "normal_vs_infected")
+        stage2 = load_stage(stage2_ckpt, "covid_vs_noncovid")
+        return cls(
+            stage1,
+            stage2,
+            stage1.threshold if t1 is None else t1,
+            stage2.threshold if t2 is None else t2,
+        )
+
+    @property
+    def preprocess(self) -> dict[str, Any]:
+        return self.stage1.preprocess
+
+    def label_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(p_infected, p_covid); stage 2 only where stage 1 says infected (``staged_proba``)."""
+        return staged_proba(self.stage1.proba, self.stage2.proba, images, self.t1)
+
+    def decide(self, p_infected: torch.Tensor, p_covid: torch.Tensor) -> torch.Tensor:
+        return decide(p_infected, p_covid, self.t1, self.t2)
