@@ -7,7 +7,7 @@ DATASET ?=
 RUN ?=
 ARGS ?=
 
-.PHONY: install data test test-all lint format train train-demo tensorboard audit bench-data clean help
+.PHONY: install data test test-all lint format train train-demo serve tensorboard audit bench-data clean help
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -57,6 +57,9 @@ audit: $(STAMP)  ## audit the dataset: counts, imbalance, duplicates, bad files,
 
 bench-data: $(STAMP)  ## data-path benchmark: DataModule loader vs naive PIL loader (images/s)
 	$(PY) -m xray_lightning.bench.data $(ARGS)
+
+serve: $(STAMP)  ## the labelling page on http://127.0.0.1:8765 (the shipped model; ARGS="--model DIR" or "--port N")
+	$(PY) -m xray_lightning.serve $(ARGS)
 
 HOST ?= 127.0.0.1
 PORT ?= 6006

@@ -14,7 +14,14 @@ from PIL import Image
 from test_dicom import ramp, write_dicom
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ("xray-train", "xray-predict", "xray-evaluate", "xray-report", "xray-audit")
+COMMANDS = (
+    "xray-train",
+    "xray-predict",
+    "xray-evaluate",
+    "xray-report",
+    "xray-audit",
+    "xray-serve",
+)
 
 
 @pytest.fixture(scope="module")

@@ -168,3 +168,21 @@ def test_error_rows_have_the_header_columns_in_table_and_csv(
     assert rows[0] == ["path", "label", "p_infected", "p_covid", "error"]
     assert {len(row) for row in rows} == {5}
     assert any(row[1] == "error" and row[4] and not row[2] for row in rows[1:])
+
+
+def test_cards_and_heatmaps_one_png_per_good_image(
+    trained: tuple[Path, Path], mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run_dir, _ = trained
+    cards, heatmaps = tmp_path / "cards", tmp_path / "heat"
+    args = ["--run", str(run_dir), "--json", "--cards", str(cards), "--heatmaps", str(heatmaps)]
+    assert main([*args, str(mixed_folder)]) == 1  # the folder holds unreadable files too
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    good = [r for r in rows if r["error"] is None]
+    assert len(good) == 4 and len(list(cards.glob("*.png"))) == 4
+    for png in heatmaps.glob("*.png"):
+        with Image.open(png) as image:
+            assert image.mode == "RGB" and image.size == (64, 64)  # the model's input size
+    assert len(list(heatmaps.glob("*.png"))) == 4
+    with Image.open(next(cards.glob("*.png"))) as card:
+        assert card.size[0] >= 600 and card.size[1] >= 400

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from xray_lightning.data.transforms import prepare_batch
 from xray_lightning.errors import CheckpointError, XrayLightningError
 from xray_lightning.exits import run_cli
 from xray_lightning.labeller import Labeller
-from xray_lightning.runs import cascade_source
+from xray_lightning.runs import CascadeSource, cascade_source
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
 COLUMNS = ("path", "label", "p_infected", "p_covid", "error")
@@ -67,11 +67,11 @@ class Row:
         return "\t".join(self.cells())
 
 
-def load_cascade(args: argparse.Namespace) -> Labeller:
-    """The cascade named by ``--run`` or ``--stage1``/``--stage2``, else the shipped one
-    (thresholds: --t1/--t2 win)."""
+def load_cascade(args: argparse.Namespace) -> tuple[Labeller, CascadeSource]:
+    """The cascade named by ``--model``, ``--run`` or ``--stage1``/``--stage2``, else the shipped
+    one (thresholds: --t1/--t2 win), and where it came from."""
     source = cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2, args.model)
-    return Labeller.from_checkpoints(source.stage1, source.stage2, **source.thresholds)
+    return Labeller.from_checkpoints(source.stage1, source.stage2, **source.thresholds), source
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | tuple[Path, str]]:
@@ -125,9 +125,14 @@ def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
 
 @torch.inference_mode()
 def predict_files(
-    cascade: Labeller, files: Sequence[str | Path | tuple[Path, str]], batch_size: int = 128
+    cascade: Labeller,
+    files: Sequence[str | Path | tuple[Path, str]],
+    batch_size: int = 128,
+    on_batch: Callable[..., None] | None = None,
 ) -> Iterator[Row]:
-    """Rows in the order of ``files``: decoded as in training, batched through the cascade."""
+    """Rows in the order of ``files``: decoded as in training, batched through the cascade.
+    ``on_batch(paths, raw, inputs, p_infected, p_covid, labels)`` sees each batch of good images
+    (``cards.CardWriter``)."""
     spec = cascade.preprocess
     if not spec:
         raise CheckpointError("the stage checkpoints carry no preprocess spec (hparams.preprocess)")
@@ -137,12 +142,14 @@ def predict_files(
     for chunk in _batches(items, batch_size):
         rows: list[Row | None] = []
         images: list[torch.Tensor] = []
+        good_paths: list[Path] = []
         for path in chunk:
             if isinstance(path, tuple):  # iter_files could not walk it
                 rows.append(Row(str(path[0]), None, None, None, path[1]))
                 continue
             try:
                 images.append(load_image(path, side, expect_size=None, expect_mode=None))
+                good_paths.append(path)
                 rows.append(None)
             except BadImageError as error:
                 rows.append(Row(str(path), None, None, None, error.reason))
@@ -150,6 +157,8 @@ def predict_files(
             inputs = prepare_batch(torch.stack(images), spec)
             p_inf, p_cov = cascade.label_proba(inputs)  # stage 2 only where stage 1 says infected
             labels = cascade.decide(p_inf, p_cov)
+            if on_batch is not None:
+                on_batch(good_paths, torch.stack(images), inputs, p_inf, p_cov, labels)
             good = iter(zip(labels.tolist(), p_inf.tolist(), p_cov.tolist(), strict=True))
         for path, row in zip(chunk, rows, strict=True):
             if row is None:
@@ -183,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON object per line")
     output.add_argument("--csv", action="store_true", help="comma-separated, with a header row")
+    parser.add_argument(
+        "--cards", type=Path, metavar="DIR", help="one PNG report card per image, into DIR"
+    )
+    parser.add_argument(
+        "--heatmaps", type=Path, metavar="DIR", help="one Grad-CAM overlay PNG per image, into DIR"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     return parser
@@ -204,17 +219,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not files:
         parser.error(f"no files found under {', '.join(map(str, args.paths))}")
     try:
-        cascade = load_cascade(args)
+        cascade, source = load_cascade(args)
     except (XrayLightningError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    on_batch = None
+    if args.cards is not None or args.heatmaps is not None:
+        from xray_lightning.cards import CardWriter, model_id
+
+        model = model_id(source.stage1, source.stage2)
+        on_batch = CardWriter(cascade, model, args.cards, args.heatmaps)
     failed = 0
     table = csv.writer(sys.stdout, lineterminator="\n") if args.csv else None
     if table is not None:
         table.writerow(COLUMNS)
     elif not args.json:
         print("\t".join(COLUMNS))
-    for row in predict_files(cascade, files, args.batch_size):
+    for row in predict_files(cascade, files, args.batch_size, on_batch):
         failed += row.error is not None
         if table is not None:
             table.writerow(row.cells(missing=""))
