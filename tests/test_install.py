@@ -77,7 +77,7 @@ def test_the_installed_predict_labels_dicom_and_png_with_the_shipped_model(
     labelled = run(target, env, tmp_path, "xray-predict", "--csv", "a.dcm", "b.png")
     assert labelled.returncode == 0, labelled.stderr
     lines = labelled.stdout.splitlines()
-    assert lines[0] == "path,label,p_infected,p_covid,error"
+    assert lines[0] == "path,label,p_infected,p_covid,refer,error"
     assert [line.split(",")[0] for line in lines[1:]] == [a.name, b.name]
     assert all(line.split(",")[1] in ("normal", "non-covid", "covid") for line in lines[1:])
     composed = run(target, env, tmp_path, "xray-train", "experiment=fast", "--cfg", "job")

@@ -111,6 +111,8 @@ def test_make_report_writes_every_figure_and_logs_them(cascade_run) -> None:
         "feature_maps_stage1",
         "feature_maps_stage2",
         "gradcam",
+        "reliability",
+        "coverage",
         "operating_points",
     }
     assert set(written) == expected

@@ -57,7 +57,7 @@ def test_json_rows_and_exit_code_on_a_mixed_folder(
     assert set(rows) == good | {"broken.jpg", "notes.txt"}
     for name in ("good0.jpg", "good1.jpg", "good2.jpg", "rgb.png"):
         row = rows[name]
-        assert set(row) == {"path", "label", "p_infected", "p_covid", "error"}
+        assert set(row) == {"path", "label", "p_infected", "p_covid", "refer", "error"}
         assert row["error"] is None and row["label"] in LABELS
         assert 0.0 <= row["p_infected"] <= 1.0
         # p_covid = P(covid | infected), given only for images called infected
@@ -79,10 +79,10 @@ def test_text_rows_and_exit_zero_when_all_good(
     code = main(["--stage1", str(stage1), "--stage2", str(stage2), *map(str, files)])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert lines[0].split("\t") == ["path", "label", "p_infected", "p_covid", "error"]
+    assert lines[0].split("\t") == ["path", "label", "p_infected", "p_covid", "refer", "error"]
     assert [line.split("\t")[0] for line in lines[1:]] == [str(f) for f in files]
     assert all(line.split("\t")[1] in LABELS for line in lines[1:])
-    assert all(len(line.split("\t")) == 5 for line in lines)
+    assert all(len(line.split("\t")) == 6 for line in lines)
 
 
 def test_labels_equal_the_cascade_module_on_the_same_images(trained: tuple[Path, Path]) -> None:
@@ -153,7 +153,7 @@ def test_bad_checkpoints_and_arguments_exit_2(
 def test_error_rows_have_the_header_columns_in_table_and_csv(
     trained: tuple[Path, Path], mixed_folder: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """A spreadsheet must not shift: every row, error rows too, has the header's five columns."""
+    """A spreadsheet must not shift: every row, error rows too, has the header's six columns."""
     import csv
     import io
 
@@ -161,13 +161,13 @@ def test_error_rows_have_the_header_columns_in_table_and_csv(
     folder = [str(mixed_folder)]
     assert main(["--run", str(run_dir), *folder]) == 1
     table = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert {len(row) for row in table} == {5}
-    assert any(row[1] == "error" and row[4] != "-" for row in table[1:])
+    assert {len(row) for row in table} == {6}
+    assert any(row[1] == "error" and row[5] != "-" for row in table[1:])
     assert main(["--run", str(run_dir), "--csv", *folder]) == 1
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0] == ["path", "label", "p_infected", "p_covid", "error"]
-    assert {len(row) for row in rows} == {5}
-    assert any(row[1] == "error" and row[4] and not row[2] for row in rows[1:])
+    assert rows[0] == ["path", "label", "p_infected", "p_covid", "refer", "error"]
+    assert {len(row) for row in rows} == {6}
+    assert any(row[1] == "error" and row[5] and not row[2] for row in rows[1:])
 
 
 def test_cards_and_heatmaps_one_png_per_good_image(
