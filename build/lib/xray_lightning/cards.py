@@ -98,15 +98,18 @@ def describe(
     p_infected: float,
     p_covid: float | None,
     model: str,
+    refer: bool | None = None,
 ) -> list[str]:
     """The card's text lines."""
     covid_text = "-" if p_covid is None else f"{p_covid:.3f}"
-    return [
-        f"{name}: {label}",
+    lines = [
+        f"{name}: {label}"
+        + ("   REFER: the model is unsure, a person should look" if refer else ""),
         f"P(infected) {p_infected:.3f}   P(covid | infected) {covid_text}",
         f"model {model} · xray-lightning {package_version()}",
         DISCLAIMER,
     ]
+    return lines
 
 
 def image_cards(
@@ -119,8 +122,12 @@ def image_cards(
     labels: torch.Tensor,
     model: str,
     cards: bool = True,
+    shown: tuple[torch.Tensor, torch.Tensor] | None = None,
+    refer: torch.Tensor | None = None,
 ) -> list[dict[str, bytes]]:
-    """Per image: ``heatmap`` (the deciding stage's overlay) and ``card`` PNG bytes."""
+    """Per image: ``heatmap`` (the deciding stage's overlay) and ``card`` PNG bytes. ``shown``:
+    the probabilities to print (the calibrated ones), ``refer``: the refer flags."""
+    shown = shown or (p_infected, p_covid)
     cam1, cam2 = explain(labeller, inputs, p_infected, labels)
     out = []
     for i, name in enumerate(names):
@@ -132,8 +139,9 @@ def image_cards(
             if infected:
                 maps["stage 2 Grad-CAM (covid vs non-covid)"] = cam2[i].numpy()
             label = labeller.class_names[int(labels[i])]
-            covid = float(p_covid[i]) if infected else None
-            text = describe(name, label, float(p_infected[i]), covid, model)
+            covid = float(shown[1][i]) if infected else None
+            flag = None if refer is None else bool(refer[i])
+            text = describe(name, label, float(shown[0][i]), covid, model, flag)
             made["card"] = card_png(image, maps, text)
         out.append(made)
     return out
@@ -148,8 +156,10 @@ class CardWriter:
         model: str,
         cards: Path | None = None,
         heatmaps: Path | None = None,
+        calibration: object | None = None,
     ) -> None:
         self.labeller = labeller
+        self.calibration = calibration
         self.model = model
         self.cards, self.heatmaps = cards, heatmaps
         for folder in (cards, heatmaps):
@@ -166,6 +176,11 @@ class CardWriter:
         labels: torch.Tensor,
     ) -> None:
         names = [Path(path).name for path in paths]
+        shown = refer = None
+        if self.calibration is not None:
+            t1, t2 = self.labeller.t1, self.labeller.t2
+            shown = self.calibration.probabilities(p_infected, p_covid)
+            refer = self.calibration.refer(p_infected, p_covid, t1, t2)
         made = image_cards(
             self.labeller,
             names,
@@ -176,6 +191,8 @@ class CardWriter:
             labels,
             self.model,
             cards=self.cards is not None,
+            shown=shown,
+            refer=refer,
         )
         for path, pngs in zip(paths, made, strict=True):
             if self.heatmaps is not None:

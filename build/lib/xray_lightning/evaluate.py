@@ -76,8 +76,68 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.run is not None:
         result["recorded_max_abs_diff"] = recorded_difference(args.run, metrics)
+    result["calibration"] = calibration_report(source, probs, cascade.t1, cascade.t2, args)
     result["wall_time_s"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def calibration_report(
+    source: runs.CascadeSource,
+    probs: dict[str, Any],
+    t1: float,
+    t2: float,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """ECE before/after temperature scaling per stage, and the refer band's effect, per split.
+
+    The calibration is the model folder's (thresholds.json), or with ``--calibrate`` fitted here
+    on val and, for a model folder, saved into its thresholds.json. Test is only measured.
+    """
+    from xray_lightning import calibration as cal
+
+    saved = cal.Calibration.from_saved(source.calibration)
+    if getattr(args, "calibrate", False):
+        if "val" not in probs:
+            raise runs.RunDirError("--calibrate needs a val split to fit on")
+        saved = cal.fit(probs["val"], t1, t2)
+        if source.folder is not None:
+            save_calibration(source.folder, saved)
+    report: dict[str, Any] = {"fitted": saved.to_saved(), "saved_to": None}
+    if getattr(args, "calibrate", False) and source.folder is not None:
+        report["saved_to"] = str(source.folder / runs.THRESHOLDS_FILE)
+    for split, p in probs.items():
+        infected = p.labels > 0
+        c1, c2 = saved.probabilities(p.p_infected, p.p_covid)
+        covid = p.labels[infected] == 2
+        referred = saved.refer(p.p_infected, p.p_covid, t1, t2)
+        kept = ~referred
+        predicted = p.predicted if p.predicted is not None else None
+        right = predicted == p.labels
+        caught = (predicted > 0) & infected
+        report[split] = {
+            "ece_stage1": cal.ece(p.p_infected, infected),
+            "ece_stage1_calibrated": cal.ece(c1, infected),
+            "ece_stage2": cal.ece(p.p_covid[infected], covid),
+            "ece_stage2_calibrated": cal.ece(c2[infected], covid),
+            "referred": float(referred.double().mean()),
+            "acc_not_referred": float(right[kept].double().mean()) if kept.any() else None,
+            "infected_recall_not_referred": (
+                float(caught[kept & infected].sum() / (kept & infected).sum())
+                if (kept & infected).any()
+                else None
+            ),
+        }
+    return report
+
+
+def save_calibration(folder: Path, calibration: Any) -> Path:
+    """Write ``calibration`` into ``folder/thresholds.json`` (atomically), the rest kept."""
+    from xray_lightning.durable import write_text_atomic
+
+    path = folder / runs.THRESHOLDS_FILE
+    saved = runs.read_thresholds(folder) if path.is_file() else {}
+    saved["calibration"] = calibration.to_saved()
+    return write_text_atomic(path, json.dumps(saved, indent=2) + "\n")
 
 
 def recorded_difference(run_dir: Path, metrics: dict[str, float]) -> float | None:
@@ -134,11 +194,39 @@ def report_text(result: dict[str, Any]) -> str:
             + "): "
             + "; ".join(" ".join(map(str, r)) for r in matrix)
         )
+    lines += calibration_lines(result.get("calibration") or {})
     diff = result.get("recorded_max_abs_diff")
     if diff is not None:
         verdict = "matches" if diff < 1e-4 else "DIFFERS from"
         lines += ["", f"{verdict} the run's metrics.json (largest difference {diff:.2g})"]
     return "\n".join(lines)
+
+
+def calibration_lines(report: dict[str, Any]) -> list[str]:
+    fitted = report.get("fitted") or {}
+    if fitted.get("fitted_on", "none") == "none":
+        return ["", "calibration: none saved with this model (fit one on val: --calibrate)"]
+    lines = [
+        "",
+        f"calibration (fitted on {fitted['fitted_on']}): temperature stage 1 "
+        f"{fitted['t_stage1']:.3f}, stage 2 {fitted['t_stage2']:.3f}; refer when a deciding "
+        f"stage's calibrated probability is within {fitted['refer_margin']:.3f} of its threshold"
+        + (f"; saved to {report['saved_to']}" if report.get("saved_to") else ""),
+    ]
+    for split in SPLITS:
+        r = report.get(split)
+        if not r:
+            continue
+        acc = r["acc_not_referred"]
+        recall = r["infected_recall_not_referred"]
+        lines.append(
+            f"  {split}: ECE stage 1 {r['ece_stage1']:.4f} -> {r['ece_stage1_calibrated']:.4f}, "
+            f"stage 2 {r['ece_stage2']:.4f} -> {r['ece_stage2_calibrated']:.4f}; referred "
+            f"{r['referred']:.1%}, 3-class accuracy of the rest "
+            f"{'-' if acc is None else f'{acc:.4f}'}, infected recall of the rest "
+            f"{'-' if recall is None else f'{recall:.4f}'}"
+        )
+    return lines
 
 
 def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str, Path]:
@@ -209,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset folder (default: the run's, else XRAY_DATA_ROOT, else data/dataset)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit temperature scaling and the refer band on val (saved into a model folder)",
+    )
     parser.add_argument("--to", type=Path, default=runs.SHIPPED, help="--export: target folder")
     parser.add_argument("--force", action="store_true", help="--export: replace existing files")
     return parser

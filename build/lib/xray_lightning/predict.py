@@ -8,7 +8,9 @@ A PATH is an image or a folder (searched recursively; hidden files skipped). Ima
 or mode are converted the way training data was: ``load_image`` (any size/mode, resized to the
 model's side) then ``prepare_batch`` with the cascade's preprocess spec. The cascade runs in
 plain PyTorch (``labeller``): Lightning is never imported here. One row per file: path,
-label, p_infected, p_covid (only for images called infected: P(covid | infected)), error; as a
+label, p_infected, p_covid (only for images called infected: P(covid | infected)), refer, error
+(probabilities calibrated on val and the refer flag when the model folder holds a calibration:
+``evaluate --calibrate``); as a
 tab-separated table, ``--csv`` or ``--json`` (one object per line). A file that cannot be read as
 an image gets an error row with the same columns; the others are still predicted.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from xray_lightning.calibration import Calibration
 from xray_lightning.cli import command_parser
 from xray_lightning.data.errors import BadImageError
 from xray_lightning.data.images import load_image
@@ -39,7 +42,7 @@ from xray_lightning.labeller import Labeller
 from xray_lightning.runs import CascadeSource, cascade_source
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
-COLUMNS = ("path", "label", "p_infected", "p_covid", "error")
+COLUMNS = ("path", "label", "p_infected", "p_covid", "refer", "error")
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Row:
     p_infected: float | None
     p_covid: float | None
     error: str | None = None
+    refer: bool | None = None
 
     def cells(self, missing: str = "-") -> list[str]:
         """The row's COLUMNS as text: probabilities to 4 places, ``missing`` for what it lacks
@@ -61,7 +65,8 @@ class Row:
 
         label = "error" if self.error is not None else str(self.label)
         error = missing if self.error is None else self.error
-        return [self.path, label, number(self.p_infected), number(self.p_covid), error]
+        refer = missing if self.refer is None else "yes" if self.refer else "no"
+        return [self.path, label, number(self.p_infected), number(self.p_covid), refer, error]
 
     def text(self) -> str:
         return "\t".join(self.cells())
@@ -129,10 +134,13 @@ def predict_files(
     files: Sequence[str | Path | tuple[Path, str]],
     batch_size: int = 128,
     on_batch: Callable[..., None] | None = None,
+    calibration: Calibration | None = None,
 ) -> Iterator[Row]:
     """Rows in the order of ``files``: decoded as in training, batched through the cascade.
     ``on_batch(paths, raw, inputs, p_infected, p_covid, labels)`` sees each batch of good images
-    (``cards.CardWriter``)."""
+    (``cards.CardWriter``). With ``calibration`` the probabilities are the calibrated ones and
+    ``refer`` is set (decisions are the same either way: calibration is monotonic)."""
+    calibration = calibration or Calibration()
     spec = cascade.preprocess
     if not spec:
         raise CheckpointError("the stage checkpoints carry no preprocess spec (hparams.preprocess)")
@@ -159,12 +167,15 @@ def predict_files(
             labels = cascade.decide(p_inf, p_cov)
             if on_batch is not None:
                 on_batch(good_paths, torch.stack(images), inputs, p_inf, p_cov, labels)
-            good = iter(zip(labels.tolist(), p_inf.tolist(), p_cov.tolist(), strict=True))
+            refer = calibration.refer(p_inf, p_cov, cascade.t1, cascade.t2)
+            shown = calibration.probabilities(p_inf, p_cov)
+            columns = (labels.tolist(), shown[0].tolist(), shown[1].tolist(), refer.tolist())
+            good = iter(zip(*columns, strict=True))
         for path, row in zip(chunk, rows, strict=True):
             if row is None:
-                label, a, b = next(good)
+                label, a, b, referred = next(good)
                 covid = None if math.isnan(b) else round(b, 6)  # only for images called infected
-                row = Row(str(path), names[label], round(a, 6), covid)
+                row = Row(str(path), names[label], round(a, 6), covid, refer=bool(referred))
             yield row
 
 
@@ -228,14 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from xray_lightning.cards import CardWriter, model_id
 
         model = model_id(source.stage1, source.stage2)
-        on_batch = CardWriter(cascade, model, args.cards, args.heatmaps)
+        calibrated = Calibration.from_saved(source.calibration)
+        on_batch = CardWriter(cascade, model, args.cards, args.heatmaps, calibrated)
     failed = 0
     table = csv.writer(sys.stdout, lineterminator="\n") if args.csv else None
     if table is not None:
         table.writerow(COLUMNS)
     elif not args.json:
         print("\t".join(COLUMNS))
-    for row in predict_files(cascade, files, args.batch_size, on_batch):
+    calibration = Calibration.from_saved(source.calibration)
+    for row in predict_files(cascade, files, args.batch_size, on_batch, calibration):
         failed += row.error is not None
         if table is not None:
             table.writerow(row.cells(missing=""))

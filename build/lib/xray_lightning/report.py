@@ -247,6 +247,68 @@ def figure_gradcam(run: CascadeRun, split: str = "test"):
     )
 
 
+def run_calibration(run: CascadeRun):
+    """Temperature scaling and the refer band fitted on the run's val split (``calibration``)."""
+    from xray_lightning.calibration import fit
+
+    if "val" not in run.splits:
+        raise FigureInputError("calibration needs the val split")
+    return fit(run.splits["val"], run.cascade.t1, run.cascade.t2)
+
+
+def figure_reliability(run: CascadeRun):
+    """Reliability diagrams per stage, before and after temperature scaling (fitted on val)."""
+    from xray_lightning.calibration import ece
+    from xray_lightning.plots.calibration import reliability_figure
+
+    calibration = run_calibration(run)
+    panels: dict[str, dict] = {STAGE_TITLES["stage1"]: {}, STAGE_TITLES["stage2"]: {}}
+    eces: dict[str, dict] = {name: {} for name in panels}
+    for split in ("val", "test"):
+        if split not in run.splits:
+            continue
+        data = run.splits[split]
+        c1, c2 = calibration.probabilities(data.p_infected, data.p_covid)
+        infected = data.infected
+        for name, raw, cal, y in (
+            (STAGE_TITLES["stage1"], data.p_infected, c1, infected),
+            (
+                STAGE_TITLES["stage2"],
+                data.p_covid[infected],
+                c2[infected],
+                data.labels[infected] == COVID,
+            ),
+        ):
+            panels[name][split] = (raw, cal, y)
+            eces[name][split] = (ece(raw, y), ece(cal, y))
+    title = (
+        f"Reliability, temperature fitted on val (T1 {calibration.t_stage1:.2f}, "
+        f"T2 {calibration.t_stage2:.2f}); stage 2 on truly infected images"
+    )
+    return reliability_figure(panels, eces, title=title)
+
+
+def figure_coverage(run: CascadeRun):
+    """Accuracy and infected recall of the images not referred, for each share referred."""
+    from xray_lightning.calibration import coverage_curve
+    from xray_lightning.plots.calibration import coverage_figure
+
+    calibration = run_calibration(run)
+    t1, t2 = run.cascade.t1, run.cascade.t2
+    curves, chosen = {}, {}
+    for split in ("val", "test"):
+        if split in run.splits:
+            data = run.splits[split]
+            curves[split] = coverage_curve(data, calibration, t1, t2)
+            referred = calibration.refer(data.p_infected, data.p_covid, t1, t2)
+            chosen[split] = float(referred.double().mean())
+    title = (
+        "Refer instead of guessing: the least sure first; dotted, the band chosen on val "
+        f"(margin {calibration.refer_margin:.3f})"
+    )
+    return coverage_figure(curves, chosen, title=title)
+
+
 def make_report(
     run_dir: str | Path | None = None,
     data_root: str | Path | None = None,
@@ -273,6 +335,8 @@ def make_report(
         "feature_maps_stage1": lambda: figure_feature_maps(run, "stage1"),
         "feature_maps_stage2": lambda: figure_feature_maps(run, "stage2"),
         "gradcam": lambda: figure_gradcam(run),
+        "reliability": lambda: figure_reliability(run),
+        "coverage": lambda: figure_coverage(run),
     }
     written: dict[str, Path] = {}
     counts = run.datamodule.summary()

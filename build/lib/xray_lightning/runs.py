@@ -47,6 +47,8 @@ class CascadeSource:
     thresholds_from: str = "checkpoints"
     split_settings: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
+    calibration: dict[str, Any] = field(default_factory=dict)  # thresholds.json's, fitted on val
+    folder: Path | None = None  # the model folder it came from (shipped, --model, $XRAY_MODEL)
 
 
 def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, float]]:
@@ -147,6 +149,8 @@ def cascade_source(
             {k: float(saved[k]) for k in ("t1", "t2") if k in saved},
             THRESHOLDS_FILE if saved else "checkpoints",
             {k: v for k, v in (saved.get("data") or {}).items() if k in SPLIT_KEYS},
+            calibration=dict(saved.get("calibration") or {}),
+            folder=shipped if stage1 is None else None,
         )
     for key, value in (("t1", t1), ("t2", t2)):
         if value is not None:

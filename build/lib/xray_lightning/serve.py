@@ -4,7 +4,8 @@
 
 Routes: ``GET /`` the page · ``GET /api/health`` · ``GET /api/model`` (the model card's numbers)
 · ``POST /api/predict`` with ``{"files": [{"name": "a.png", "data": "<base64>"}, ...]}``, answered
-with one result per file (label, probabilities, error, heatmap and card as PNG data URLs).
+with one result per file (label, calibrated probabilities, refer, error, heatmap and card as PNG
+data URLs).
 
 Standard library only (``http.server``): a request's time is the networks' (~0.1 s an image on 2
 cores), so a faster HTTP stack would change nothing measurable, and nothing new is installed.
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 
+from xray_lightning.calibration import Calibration
 from xray_lightning.cli import command_parser
 from xray_lightning.data.errors import BadImageError
 from xray_lightning.data.images import decode_image
@@ -59,6 +61,7 @@ class LabelService:
 
     def __init__(self, labeller: Labeller, source: CascadeSource, model: str) -> None:
         self.labeller, self.source, self.model = labeller, source, model
+        self.calibration = Calibration.from_saved(source.calibration)
         self.lock = threading.Lock()
 
     def model_card(self) -> dict[str, Any]:
@@ -71,6 +74,7 @@ class LabelService:
             "thresholds": {"t1": self.labeller.t1, "t2": self.labeller.t2},
             "test_metrics": {k: metrics[k] for k in headline if k in metrics},
             "input_size": int(self.labeller.preprocess["image_size"]),
+            "calibration": self.calibration.to_saved(),
             "disclaimer": "research use, not a medical device",
         }
 
@@ -101,15 +105,28 @@ class LabelService:
                     p_inf, p_cov = self.labeller.label_proba(inputs)
                     labels = self.labeller.decide(p_inf, p_cov)
                 names = [files[i]["name"] for i in rows]
+                t1, t2 = self.labeller.t1, self.labeller.t2
+                refer = self.calibration.refer(p_inf, p_cov, t1, t2)
+                shown_inf, shown_cov = self.calibration.probabilities(p_inf, p_cov)
                 pngs = image_cards(
-                    self.labeller, names, raw, inputs, p_inf, p_cov, labels, self.model
+                    self.labeller,
+                    names,
+                    raw,
+                    inputs,
+                    p_inf,
+                    p_cov,
+                    labels,
+                    self.model,
+                    shown=(shown_inf, shown_cov),
+                    refer=refer,
                 )
                 for k, i in enumerate(rows):
-                    covid = None if torch.isnan(p_cov[k]) else round(float(p_cov[k]), 6)
+                    covid = None if torch.isnan(shown_cov[k]) else round(float(shown_cov[k]), 6)
                     results[i].update(
                         label=self.labeller.class_names[int(labels[k])],
-                        p_infected=round(float(p_inf[k]), 6),
+                        p_infected=round(float(shown_inf[k]), 6),
                         p_covid=covid,
+                        refer=bool(refer[k]),
                         heatmap=data_url(pngs[k]["heatmap"]),
                         card=data_url(pngs[k]["card"]),
                     )

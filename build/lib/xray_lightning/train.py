@@ -42,6 +42,7 @@ from xray_lightning.exits import (
     EXIT_USAGE,
     run_cli,
 )
+from xray_lightning.loggers import RunTensorBoardLogger
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
 from xray_lightning.runinfo import STAGE_DIRS, RunRecord, finished_ok, read_metrics
@@ -170,11 +171,15 @@ def evaluate_best(cfg: DictConfig, trainer: pl.Trainer, module: Any, datamodule:
 
 
 def log_final_hparams(trainer: pl.Trainer, result: dict[str, Any]) -> None:
-    """Fill TensorBoard's HPARAMS tab: the run's parameters beside its final metrics."""
-    metrics = {f"final/{k}": float(v) for k, v in result.get("metrics", {}).items()}
+    """Fill TensorBoard's HPARAMS tab: the run's parameters beside its final metrics (the last
+    points of the curves of the same tags, see ``loggers``)."""
+    metrics = {k: float(v) for k, v in result.get("metrics", {}).items()}
     for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(result["params"], metrics)
+        if isinstance(logger, RunTensorBoardLogger):
+            logger.log_run_summary(result["params"], metrics)
+            logger.finalize("success")
+        elif isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(result["params"], {f"final/{k}": v for k, v in metrics.items()})
             logger.finalize("success")
 
 

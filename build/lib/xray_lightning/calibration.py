@@ -1,0 +1,146 @@
+"""Calibrated probabilities and the "refer" band, both fitted on val (never on test).
+
+Temperature scaling (Guo et al. 2017) per stage: ``p' = sigmoid(logit(p) / T)``, with T fitted by
+maximum likelihood on the val split. It is monotonic, so each threshold moves with it
+(``t' = sigmoid(logit(t) / T)``) and every decision, and so every accuracy, stays as it was; only
+the probabilities shown change. The refer band: an image is referred (to a person) when its
+calibrated probability sits within ``margin`` of the threshold of a stage that decided it (stage 1
+always, stage 2 when it was called infected). The margin is the smallest one whose val images not
+referred reach ``target_accuracy`` (3-class), fixed in advance at 0.90.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from xray_lightning.decision import NORMAL, decide
+
+EPS = 1e-6
+TARGET_ACCURACY = 0.90
+MAX_REFERRED = 0.5  # never refer more than half of val: past that the band is useless
+
+
+def logit(p: torch.Tensor) -> torch.Tensor:
+    p = p.double().clamp(EPS, 1 - EPS)
+    return torch.log(p) - torch.log1p(-p)
+
+
+def scale(p: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``sigmoid(logit(p) / T)`` in float32 (NaN stays NaN)."""
+    return torch.sigmoid(logit(p) / temperature).float()
+
+
+def fit_temperature(p: torch.Tensor, targets: torch.Tensor) -> float:
+    """The T minimising the binary NLL of ``scale(p, T)`` on these labels (LBFGS on log T)."""
+    z, y = logit(p), targets.double()
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = torch.nn.functional.binary_cross_entropy_with_logits(z / log_t.exp(), y)
+        value.backward()
+        return value
+
+    optimiser.step(loss)
+    return float(log_t.exp().clamp(0.05, 20.0))
+
+
+def ece(p: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
+    """Expected calibration error (torchmetrics' binary one, ``n_bins`` equal-width bins)."""
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    return float(binary_calibration_error(p.float(), targets.long(), n_bins=bins))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-stage temperatures and the refer margin (probability distance from a threshold)."""
+
+    t_stage1: float = 1.0
+    t_stage2: float = 1.0
+    refer_margin: float = 0.0
+    fitted_on: str = "none"
+
+    @classmethod
+    def from_saved(cls, saved: Mapping[str, Any] | None) -> Calibration:
+        if not saved:
+            return cls()
+        keys = {"t_stage1", "t_stage2", "refer_margin", "fitted_on"}
+        return cls(**{k: v for k, v in saved.items() if k in keys})
+
+    def to_saved(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def probabilities(
+        self, p_infected: torch.Tensor, p_covid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return scale(p_infected, self.t_stage1), scale(p_covid, self.t_stage2)
+
+    def thresholds(self, t1: float, t2: float) -> tuple[float, float]:
+        one, two = self.probabilities(torch.tensor([t1]), torch.tensor([t2]))
+        return float(one), float(two)
+
+    def margin_of(
+        self, p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float
+    ) -> torch.Tensor:
+        """Per image: how far its calibrated probabilities sit from the thresholds of the
+        stages that decided it (the smaller, the less sure)."""
+        c1, c2 = self.probabilities(p_infected, p_covid)
+        s1, s2 = self.thresholds(t1, t2)
+        margin = (c1 - s1).abs()
+        infected = p_infected >= t1
+        stage2 = torch.where(infected, (c2 - s2).abs(), torch.full_like(margin, math.inf))
+        return torch.minimum(margin, torch.nan_to_num(stage2, nan=math.inf))
+
+    def refer(
+        self, p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float
+    ) -> torch.Tensor:
+        return self.margin_of(p_infected, p_covid, t1, t2) < self.refer_margin
+
+
+def fit(val: Any, t1: float, t2: float, target_accuracy: float = TARGET_ACCURACY) -> Calibration:
+    """Temperatures and the refer margin from a val split's probabilities (``Probabilities``)."""
+    infected = val.labels > NORMAL
+    t_stage1 = fit_temperature(val.p_infected, infected)
+    t_stage2 = fit_temperature(val.p_covid[infected], val.labels[infected] == 2)
+    calibration = Calibration(t_stage1, t_stage2, 0.0, "val")
+    margins = calibration.margin_of(val.p_infected, val.p_covid, t1, t2)
+    right = decide(val.p_infected, val.p_covid, t1, t2) == val.labels
+    order = torch.argsort(margins, descending=True)  # the surest first
+    kept_right = right[order].double().cumsum(0) / torch.arange(1, len(order) + 1)
+    n = len(order)
+    chosen = 0.0
+    for kept in range(n, math.ceil(n * (1 - MAX_REFERRED)) - 1, -1):
+        if kept_right[kept - 1] >= target_accuracy:
+            # refer everything less sure than the last image kept
+            chosen = float(margins[order[kept - 1]]) if kept < n else 0.0
+            break
+    else:
+        chosen = float(margins[order[math.ceil(n * (1 - MAX_REFERRED)) - 1]])
+    return Calibration(t_stage1, t_stage2, chosen, "val")
+
+
+def coverage_curve(
+    p: Any, calibration: Calibration, t1: float, t2: float
+) -> list[tuple[float, float, float]]:
+    """(share referred, 3-class accuracy of the rest, infected recall of the rest) for each
+    number of images referred, the least sure first."""
+    margins = calibration.margin_of(p.p_infected, p.p_covid, t1, t2)
+    predicted = decide(p.p_infected, p.p_covid, t1, t2)
+    order = torch.argsort(margins, descending=True)
+    right = (predicted == p.labels)[order].double()
+    infected = (p.labels > NORMAL)[order].double()
+    caught = infected * (predicted > NORMAL)[order].double()
+    points = []
+    n = len(order)
+    for kept in range(n, 0, -1):
+        positives = float(infected[:kept].sum())
+        recall = float(caught[:kept].sum()) / positives if positives else math.nan
+        points.append((1 - kept / n, float(right[:kept].mean()), recall))
+    return points
