@@ -101,7 +101,11 @@ def test_limits_get_clear_4xx(server: str, monkeypatch: pytest.MonkeyPatch) -> N
     buffer = io.BytesIO()
     huge.save(buffer, format="PNG")
     status, answer = call(f"{server}/api/predict", upload(("huge.png", buffer.getvalue())))
-    assert status == 200 and "more than the limit" in answer["results"][0]["error"]
+    assert status == 413 and answer["error"].startswith("huge.png: 7000x6000 = 42,000,000 pixels")
+    monkeypatch.setattr(serve, "MAX_SECONDS", -1.0)  # a request past its time bound
+    status, answer = call(f"{server}/api/predict", upload(("late.png", png_bytes())))
+    assert status == 408 and "send fewer files" in answer["error"]
+    monkeypatch.undo()
     assert call(f"{server}/api/nothing")[0] == 404
 
 

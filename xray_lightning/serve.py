@@ -33,7 +33,7 @@ import torch
 
 from xray_lightning.calibration import Calibration
 from xray_lightning.cli import command_parser
-from xray_lightning.data.errors import BadImageError
+from xray_lightning.data.errors import BadImageError, TooManyPixelsError
 from xray_lightning.data.images import decode_image
 from xray_lightning.data.transforms import prepare_batch
 from xray_lightning.errors import XrayLightningError
@@ -44,7 +44,7 @@ from xray_lightning.runs import CascadeSource, cascade_source, read_thresholds
 
 MAX_FILE_BYTES = 32 * 2**20  # per uploaded file, decoded
 MAX_FILES = 32  # per request
-MAX_SECONDS = 120.0  # per request: files not reached by then get an error
+MAX_SECONDS = 120.0  # per request: past it the request is answered 408
 PAGE = PACKAGE / "serve_page.html"
 
 
@@ -87,6 +87,10 @@ class LabelService:
         for i, item in enumerate(files):
             try:
                 decoded[i] = decode_image(item["bytes"], item["name"], side)
+            except TooManyPixelsError as error:
+                raise RequestError(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{item['name']}: {error.reason}"
+                ) from None
             except BadImageError as error:
                 results[i]["error"] = error.reason
         good = list(decoded)
@@ -94,11 +98,11 @@ class LabelService:
             for start in range(0, len(good), 16):
                 rows = good[start : start + 16]
                 if time.monotonic() > deadline:
-                    for i in rows:
-                        results[i]["error"] = (
-                            f"not labelled: the request took over {MAX_SECONDS:g} s"
-                        )
-                    continue
+                    raise RequestError(
+                        HTTPStatus.REQUEST_TIMEOUT,
+                        f"the request took over {MAX_SECONDS:g} s after {start} of {len(good)} "
+                        "images: send fewer files at a time",
+                    )
                 raw = torch.stack([decoded[i] for i in rows])
                 with torch.inference_mode():
                     inputs = prepare_batch(raw, self.labeller.preprocess)
