@@ -100,3 +100,23 @@ def test_the_command_line_tools_are_siblings() -> None:
                 imported.update(alias.name for alias in node.names)
         for other in tools:
             assert f"xray_lightning.{other}" not in imported, f"{tool} imports {other}"
+
+
+def test_an_ensemble_averages_its_members() -> None:
+    from xray_lightning.labeller import Labeller, StageEnsemble
+
+    stage1, stage2 = BEST / "stage1.ckpt", BEST / "stage2.ckpt"
+    single = Labeller.from_checkpoints(stage1, stage2)
+    twice = Labeller.from_checkpoints([stage1, stage1], [stage2, stage2])
+    assert isinstance(twice.stage1, StageEnsemble) and len(twice.stage1.members) == 2
+    images = torch.randn(8, 1, 150, 150, generator=torch.Generator().manual_seed(1))
+    for a, b in zip(single.predict_proba(images), twice.predict_proba(images), strict=True):
+        torch.testing.assert_close(a, b)
+    # members that differ: the mean of their probabilities
+    other = twice.stage1.members[1]
+    for module in other.net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.weight.data.mul_(0.5)
+            break
+    p_first, p_other = twice.stage1.members[0].proba(images), other.proba(images)
+    torch.testing.assert_close(twice.stage1.proba(images), (p_first + p_other) / 2)

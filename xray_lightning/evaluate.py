@@ -51,9 +51,16 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     source = runs.cascade_source(
         args.run, args.stage1, args.stage2, args.t1, args.t2, getattr(args, "model", None)
     )
-    cascade = CascadeModule.from_checkpoints(
-        source.stage1, source.stage2, **source.thresholds, fold_bn=True
-    ).float()
+    if source.is_ensemble:  # members' probabilities averaged (labeller.StageEnsemble)
+        from xray_lightning.labeller import Labeller
+
+        cascade = Labeller.from_checkpoints(
+            source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+        )
+    else:
+        cascade = CascadeModule.from_checkpoints(
+            source.stage1, source.stage2, **source.thresholds, fold_bn=True
+        ).float()
     datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
     datamodule.setup("test")
     probs = {
@@ -63,8 +70,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     probs = {split: p for split, p in probs.items() if len(p.labels)}
     metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
     result: dict[str, Any] = {
-        "stage1": str(source.stage1),
-        "stage2": str(source.stage2),
+        "stage1": ", ".join(map(str, source.stage1_checkpoints)),
+        "stage2": ", ".join(map(str, source.stage2_checkpoints)),
         "run_dir": str(args.run) if args.run is not None else None,
         "thresholds": {"t1": cascade.t1, "t2": cascade.t2},
         "thresholds_from": source.thresholds_from,
@@ -295,9 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", type=Path, help="a model folder: stage1.ckpt, stage2.ckpt, thresholds.json"
     )
     source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
-    source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
+    source.add_argument(
+        "--stage1",
+        type=Path,
+        nargs="+",
+        help="stage-1 (normal vs infected) checkpoint(s); several: an ensemble, averaged",
+    )
     source.add_argument("--export", type=Path, metavar="RUN_DIR", help="cascade run to export")
-    parser.add_argument("--stage2", type=Path, help="stage-2 (covid vs non-covid) checkpoint")
+    parser.add_argument(
+        "--stage2",
+        type=Path,
+        nargs="+",
+        help="stage-2 (covid vs non-covid) checkpoint(s); several: an ensemble, averaged",
+    )
     parser.add_argument("--t1", type=float, help="infected if p_infected >= t1")
     parser.add_argument("--t2", type=float, help="covid if p_covid >= t2")
     parser.add_argument(

@@ -241,7 +241,9 @@ def load_service(args: argparse.Namespace) -> LabelService:
     from xray_lightning.cards import model_id
 
     source = cascade_source(args.run, args.stage1, args.stage2, None, None, args.model)
-    labeller = Labeller.from_checkpoints(source.stage1, source.stage2, **source.thresholds)
+    labeller = Labeller.from_checkpoints(
+        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+    )
     return LabelService(labeller, source, model_id(source.stage1, source.stage2))
 
 
@@ -259,8 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", type=Path, help="a model folder (default: the shipped one)")
     source.add_argument("--run", type=Path, help="a cascade run dir")
-    source.add_argument("--stage1", type=Path, help="stage-1 checkpoint (with --stage2)")
-    parser.add_argument("--stage2", type=Path, help="stage-2 checkpoint")
+    source.add_argument("--stage1", type=Path, nargs="+", help="stage-1 checkpoint(s)")
+    parser.add_argument("--stage2", type=Path, nargs="+", help="stage-2 checkpoint(s)")
     args = parser.parse_args(argv)
     if (args.stage1 is None) != (args.stage2 is None):
         parser.error("--stage1 and --stage2 go together")
