@@ -186,3 +186,18 @@ def test_cards_and_heatmaps_one_png_per_good_image(
     assert len(list(heatmaps.glob("*.png"))) == 4
     with Image.open(next(cards.glob("*.png"))) as card:
         assert card.size[0] >= 600 and card.size[1] >= 400
+
+
+def test_repeated_stage_flags_make_an_ensemble(
+    trained: tuple[Path, Path], mixed_folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--stage1 A --stage1 A --stage2 B --stage2 B averages two identical members: same rows."""
+    run_dir, _ = trained
+    stage1, stage2, _ = cascade_checkpoints(run_dir)
+    files = [str(mixed_folder / "good0.jpg"), str(mixed_folder / "rgb.png")]
+    assert main(["--json", "--stage1", str(stage1), "--stage2", str(stage2), *files]) == 0
+    single = capsys.readouterr().out
+    twice = ["--stage1", str(stage1), "--stage1", str(stage1)]
+    twice += ["--stage2", str(stage2), "--stage2", str(stage2)]
+    assert main(["--json", *twice, *files]) == 0
+    assert capsys.readouterr().out == single

@@ -202,14 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--stage1",
         type=Path,
-        nargs="+",
-        help="stage-1 (normal vs infected) checkpoint(s); several: an ensemble, averaged",
+        action="append",
+        help="stage-1 (normal vs infected) checkpoint; repeat it for an ensemble (averaged)",
     )
     parser.add_argument(
         "--stage2",
         type=Path,
-        nargs="+",
-        help="stage-2 (covid vs non-covid) checkpoint(s); several: an ensemble, averaged",
+        action="append",
+        help="stage-2 (covid vs non-covid) checkpoint; repeat it for an ensemble (averaged)",
     )
     parser.add_argument("--t1", type=float, help="infected if p_infected >= t1")
     parser.add_argument("--t2", type=float, help="covid if p_covid >= t2")

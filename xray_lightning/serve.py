@@ -261,8 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", type=Path, help="a model folder (default: the shipped one)")
     source.add_argument("--run", type=Path, help="a cascade run dir")
-    source.add_argument("--stage1", type=Path, nargs="+", help="stage-1 checkpoint(s)")
-    parser.add_argument("--stage2", type=Path, nargs="+", help="stage-2 checkpoint(s)")
+    source.add_argument("--stage1", type=Path, action="append", help="stage-1 checkpoint(s)")
+    parser.add_argument("--stage2", type=Path, action="append", help="stage-2 checkpoint(s)")
     args = parser.parse_args(argv)
     if (args.stage1 is None) != (args.stage2 is None):
         parser.error("--stage1 and --stage2 go together")
