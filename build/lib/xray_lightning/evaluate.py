@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xray_lightning import runs
+from xray_lightning import bootstrap, runs
 from xray_lightning.cli import command_parser
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
@@ -51,9 +51,16 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     source = runs.cascade_source(
         args.run, args.stage1, args.stage2, args.t1, args.t2, getattr(args, "model", None)
     )
-    cascade = CascadeModule.from_checkpoints(
-        source.stage1, source.stage2, **source.thresholds, fold_bn=True
-    ).float()
+    if source.is_ensemble:  # members' probabilities averaged (labeller.StageEnsemble)
+        from xray_lightning.labeller import Labeller
+
+        cascade = Labeller.from_checkpoints(
+            source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+        )
+    else:
+        cascade = CascadeModule.from_checkpoints(
+            source.stage1, source.stage2, **source.thresholds, fold_bn=True
+        ).float()
     datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
     datamodule.setup("test")
     probs = {
@@ -63,8 +70,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     probs = {split: p for split, p in probs.items() if len(p.labels)}
     metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
     result: dict[str, Any] = {
-        "stage1": str(source.stage1),
-        "stage2": str(source.stage2),
+        "stage1": ", ".join(map(str, source.stage1_checkpoints)),
+        "stage2": ", ".join(map(str, source.stage2_checkpoints)),
         "run_dir": str(args.run) if args.run is not None else None,
         "thresholds": {"t1": cascade.t1, "t2": cascade.t2},
         "thresholds_from": source.thresholds_from,
@@ -76,6 +83,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.run is not None:
         result["recorded_max_abs_diff"] = recorded_difference(args.run, metrics)
+    result["intervals"] = (
+        {"test": bootstrap.intervals(probs["test"], cascade.t1, cascade.t2)}
+        if "test" in probs
+        else {}
+    )
     result["calibration"] = calibration_report(source, probs, cascade.t1, cascade.t2, args)
     result["wall_time_s"] = round(time.perf_counter() - started, 2)
     return result
@@ -152,7 +164,8 @@ def recorded_difference(run_dir: Path, metrics: dict[str, float]) -> float | Non
 
 
 def report_text(result: dict[str, Any]) -> str:
-    """The human-readable report: test first, then val."""
+    """The human-readable report: test first (with 95% bootstrap intervals), then val. Every
+    number is *inductive*: nothing was fitted on the images measured."""
     t = result["thresholds"]
     lines = [
         f"stage 1: {result['stage1']}",
@@ -165,27 +178,30 @@ def report_text(result: dict[str, Any]) -> str:
     for split in SPLITS:
         if split not in result["images"]:
             continue
+        ci = (result.get("intervals") or {}).get(split) or {}
+
+        def num(key: str, split: str = split, ci: dict = ci) -> str:
+            value = f"{m[f'{split}/{key}']:.4f}"
+            return value + (f" [{ci[key][0]:.3f}, {ci[key][1]:.3f}]" if key in ci else "")
+
+        note = ", 95% bootstrap intervals" if ci else ""
         lines += [
             "",
-            f"{split} ({result['images'][split]} images)",
-            f"  3-class accuracy {m[f'{split}/acc']:.4f}   macro F1 {m[f'{split}/f1_macro']:.4f}",
-            f"  {'class':<10} {'precision':>9} {'recall':>8}",
+            f"{split} ({result['images'][split]} images; inductive{note})",
+            f"  3-class accuracy {num('acc')}   macro F1 {num('f1_macro')}",
+            f"  {'class':<10} {'precision':>22} {'recall':>22}",
         ]
         for name in result["class_names"]:
             key = name.replace("-", "_")
-            lines.append(
-                f"  {name:<10} {m[f'{split}/precision_{key}']:>9.4f} "
-                f"{m[f'{split}/recall_{key}']:>8.4f}"
-            )
+            lines.append(f"  {name:<10} {num(f'precision_{key}'):>22} {num(f'recall_{key}'):>22}")
         lines.append(
-            f"  stage 1 (normal vs infected): accuracy {m[f'{split}/stage1/acc']:.4f}, "
-            f"recall {m[f'{split}/stage1/recall']:.4f}, "
-            f"precision {m[f'{split}/stage1/precision']:.4f}"
+            f"  stage 1 (normal vs infected): accuracy {num('stage1/acc')}, "
+            f"recall {num('stage1/recall')}, precision {num('stage1/precision')}"
         )
         if f"{split}/stage2/acc" in m:
             lines.append(
-                f"  stage 2 (covid vs non-covid, truly infected images only): "
-                f"accuracy {m[f'{split}/stage2/acc']:.4f}"
+                "  stage 2 (covid vs non-covid, truly infected images only): "
+                f"accuracy {num('stage2/acc')}"
             )
         matrix = result["confusion"][split]
         lines.append(
@@ -286,9 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", type=Path, help="a model folder: stage1.ckpt, stage2.ckpt, thresholds.json"
     )
     source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
-    source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
+    source.add_argument(
+        "--stage1",
+        type=Path,
+        action="append",
+        help="stage-1 (normal vs infected) checkpoint; repeat it for an ensemble (averaged)",
+    )
     source.add_argument("--export", type=Path, metavar="RUN_DIR", help="cascade run to export")
-    parser.add_argument("--stage2", type=Path, help="stage-2 (covid vs non-covid) checkpoint")
+    parser.add_argument(
+        "--stage2",
+        type=Path,
+        action="append",
+        help="stage-2 (covid vs non-covid) checkpoint; repeat it for an ensemble (averaged)",
+    )
     parser.add_argument("--t1", type=float, help="infected if p_infected >= t1")
     parser.add_argument("--t2", type=float, help="covid if p_covid >= t2")
     parser.add_argument(

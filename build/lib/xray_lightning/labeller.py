@@ -8,6 +8,7 @@ folds BatchNorm into the convolutions and keeps the memory format the stages tra
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ class StageNet:
             images = images.contiguous(memory_format=torch.channels_last)
         return self.loss.probabilities(self.net(images).float())
 
+    predict_proba = proba  # the name BinaryClassifier uses (runs.split_predictions takes either)
+
 
 def load_stage(path: str | Path, expected_stage: str, fold_bn: bool = True) -> StageNet:
     """A binary stage from its checkpoint (eval mode, CPU), or :class:`CheckpointError`."""
@@ -84,12 +87,48 @@ def load_stage(path: str | Path, expected_stage: str, fold_bn: bool = True) -> S
     return StageNet(net, loss, threshold, dict(hparams.get("preprocess") or {}), channels_last)
 
 
+class StageEnsemble:
+    """K trained members of one stage: their probabilities averaged (a deep ensemble,
+    Lakshminarayanan et al. 2017). ``net`` is the first member's, for Grad-CAM."""
+
+    def __init__(self, members: Sequence[StageNet]) -> None:
+        if not members:
+            raise CheckpointError("an ensemble needs at least one member checkpoint")
+        for member in members[1:]:
+            check_same_input(members[0].preprocess, member.preprocess)
+        self.members = list(members)
+        first = self.members[0]
+        self.net, self.loss, self.threshold = first.net, first.loss, first.threshold
+        self.preprocess, self.channels_last = first.preprocess, first.channels_last
+
+    def proba(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member.proba(images) for member in self.members]).mean(0)
+
+    predict_proba = proba
+
+
+def load_stages(
+    paths: str | Path | Sequence[str | Path], expected_stage: str
+) -> StageNet | StageEnsemble:
+    """One checkpoint: its StageNet; several: their StageEnsemble."""
+    if isinstance(paths, str | Path):
+        return load_stage(paths, expected_stage)
+    members = [load_stage(path, expected_stage) for path in paths]
+    return members[0] if len(members) == 1 else StageEnsemble(members)
+
+
 class Labeller:
     """Two stages and their thresholds: ``label_proba`` then ``decide``, as ``CascadeModule``."""
 
     class_names = CLASS_NAMES
 
-    def __init__(self, stage1: StageNet, stage2: StageNet, t1: float, t2: float) -> None:
+    def __init__(
+        self,
+        stage1: StageNet | StageEnsemble,
+        stage2: StageNet | StageEnsemble,
+        t1: float,
+        t2: float,
+    ) -> None:
         check_same_input(stage1.preprocess, stage2.preprocess)
         self.stage1, self.stage2 = stage1, stage2
         self.t1, self.t2 = check_thresholds(t1, t2)
@@ -97,14 +136,15 @@ class Labeller:
     @classmethod
     def from_checkpoints(
         cls,
-        stage1_ckpt: str | Path,
-        stage2_ckpt: str | Path,
+        stage1_ckpt: str | Path | Sequence[str | Path],
+        stage2_ckpt: str | Path | Sequence[str | Path],
         t1: float | None = None,
         t2: float | None = None,
     ) -> Labeller:
-        """Thresholds default to each stage's own decision threshold."""
-        stage1 = load_stage(stage1_ckpt, "normal_vs_infected")
-        stage2 = load_stage(stage2_ckpt, "covid_vs_noncovid")
+        """Thresholds default to each stage's own decision threshold (the first member's). A
+        list of checkpoints for a stage makes it an ensemble of them."""
+        stage1 = load_stages(stage1_ckpt, "normal_vs_infected")
+        stage2 = load_stages(stage2_ckpt, "covid_vs_noncovid")
         return cls(
             stage1,
             stage2,
@@ -120,5 +160,14 @@ class Labeller:
         """(p_infected, p_covid); stage 2 only where stage 1 says infected (``staged_proba``)."""
         return staged_proba(self.stage1.proba, self.stage2.proba, images, self.t1)
 
+    def predict_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(p_infected, p_covid) of both stages for every image (what measuring needs)."""
+        return self.stage1.proba(images), self.stage2.proba(images)
+
     def decide(self, p_infected: torch.Tensor, p_covid: torch.Tensor) -> torch.Tensor:
         return decide(p_infected, p_covid, self.t1, self.t2)
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        for stage in (self.stage1, self.stage2):
+            for member in getattr(stage, "members", [stage]):
+                yield from member.net.parameters()

@@ -76,7 +76,10 @@ def load_cascade(args: argparse.Namespace) -> tuple[Labeller, CascadeSource]:
     """The cascade named by ``--model``, ``--run`` or ``--stage1``/``--stage2``, else the shipped
     one (thresholds: --t1/--t2 win), and where it came from."""
     source = cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2, args.model)
-    return Labeller.from_checkpoints(source.stage1, source.stage2, **source.thresholds), source
+    labeller = Labeller.from_checkpoints(
+        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+    )
+    return labeller, source
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | tuple[Path, str]]:
@@ -196,8 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", type=Path, help="a model folder: stage1.ckpt, stage2.ckpt, thresholds.json"
     )
     source.add_argument("--run", type=Path, help="a cascade run dir (its metrics.json is read)")
-    source.add_argument("--stage1", type=Path, help="stage-1 (normal vs infected) checkpoint")
-    parser.add_argument("--stage2", type=Path, help="stage-2 (covid vs non-covid) checkpoint")
+    source.add_argument(
+        "--stage1",
+        type=Path,
+        action="append",
+        help="stage-1 (normal vs infected) checkpoint; repeat it for an ensemble (averaged)",
+    )
+    parser.add_argument(
+        "--stage2",
+        type=Path,
+        action="append",
+        help="stage-2 (covid vs non-covid) checkpoint; repeat it for an ensemble (averaged)",
+    )
     parser.add_argument("--t1", type=float, help="infected if p_infected >= t1")
     parser.add_argument("--t2", type=float, help="covid if p_covid >= t2")
     output = parser.add_mutually_exclusive_group()

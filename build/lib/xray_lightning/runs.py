@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ class CascadeSource:
     run_dir: Path | None = None
     calibration: dict[str, Any] = field(default_factory=dict)  # thresholds.json's, fitted on val
     folder: Path | None = None  # the model folder it came from (shipped, --model, $XRAY_MODEL)
+    ensemble1: list[Path] = field(default_factory=list)  # all stage-1 members, when several
+    ensemble2: list[Path] = field(default_factory=list)
+
+    @property
+    def stage1_checkpoints(self) -> list[Path]:
+        return self.ensemble1 or [self.stage1]
+
+    @property
+    def stage2_checkpoints(self) -> list[Path]:
+        return self.ensemble2 or [self.stage2]
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.stage1_checkpoints) > 1 or len(self.stage2_checkpoints) > 1
 
 
 def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, float]]:
@@ -113,8 +128,8 @@ def read_thresholds(folder: Path) -> dict[str, Any]:
 
 def cascade_source(
     run: Path | None = None,
-    stage1: Path | None = None,
-    stage2: Path | None = None,
+    stage1: Path | Sequence[Path] | None = None,
+    stage2: Path | Sequence[Path] | None = None,
     t1: float | None = None,
     t2: float | None = None,
     model: Path | None = None,
@@ -123,6 +138,10 @@ def cascade_source(
     (the command line) win over the thresholds found with it. ``model``: a model folder (two stage
     checkpoints and thresholds.json, as ``evaluate --export`` writes), else $XRAY_MODEL, else the
     shipped one (``SHIPPED``, read when called)."""
+    members1 = [Path(p) for p in stage1] if isinstance(stage1, list | tuple) else []
+    members2 = [Path(p) for p in stage2] if isinstance(stage2, list | tuple) else []
+    stage1 = members1[0] if members1 else stage1
+    stage2 = members2[0] if members2 else stage2
     env = os.environ.get(MODEL_ENV)
     shipped = Path(model) if model is not None else Path(env) if env else SHIPPED
     named = "--model" if model is not None else f"${MODEL_ENV}" if env else None
@@ -156,6 +175,11 @@ def cascade_source(
         if value is not None:
             source.thresholds[key] = value
             source.thresholds_from = "command line"
+    for path in [*members1[1:], *members2[1:]]:
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+    source.ensemble1 = members1 if len(members1) > 1 else []
+    source.ensemble2 = members2 if len(members2) > 1 else []
     return source
 
 

@@ -33,7 +33,7 @@ import torch
 
 from xray_lightning.calibration import Calibration
 from xray_lightning.cli import command_parser
-from xray_lightning.data.errors import BadImageError
+from xray_lightning.data.errors import BadImageError, TooManyPixelsError
 from xray_lightning.data.images import decode_image
 from xray_lightning.data.transforms import prepare_batch
 from xray_lightning.errors import XrayLightningError
@@ -44,7 +44,7 @@ from xray_lightning.runs import CascadeSource, cascade_source, read_thresholds
 
 MAX_FILE_BYTES = 32 * 2**20  # per uploaded file, decoded
 MAX_FILES = 32  # per request
-MAX_SECONDS = 120.0  # per request: files not reached by then get an error
+MAX_SECONDS = 120.0  # per request: past it the request is answered 408
 PAGE = PACKAGE / "serve_page.html"
 
 
@@ -87,6 +87,10 @@ class LabelService:
         for i, item in enumerate(files):
             try:
                 decoded[i] = decode_image(item["bytes"], item["name"], side)
+            except TooManyPixelsError as error:
+                raise RequestError(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{item['name']}: {error.reason}"
+                ) from None
             except BadImageError as error:
                 results[i]["error"] = error.reason
         good = list(decoded)
@@ -94,11 +98,11 @@ class LabelService:
             for start in range(0, len(good), 16):
                 rows = good[start : start + 16]
                 if time.monotonic() > deadline:
-                    for i in rows:
-                        results[i]["error"] = (
-                            f"not labelled: the request took over {MAX_SECONDS:g} s"
-                        )
-                    continue
+                    raise RequestError(
+                        HTTPStatus.REQUEST_TIMEOUT,
+                        f"the request took over {MAX_SECONDS:g} s after {start} of {len(good)} "
+                        "images: send fewer files at a time",
+                    )
                 raw = torch.stack([decoded[i] for i in rows])
                 with torch.inference_mode():
                     inputs = prepare_batch(raw, self.labeller.preprocess)
@@ -237,7 +241,9 @@ def load_service(args: argparse.Namespace) -> LabelService:
     from xray_lightning.cards import model_id
 
     source = cascade_source(args.run, args.stage1, args.stage2, None, None, args.model)
-    labeller = Labeller.from_checkpoints(source.stage1, source.stage2, **source.thresholds)
+    labeller = Labeller.from_checkpoints(
+        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+    )
     return LabelService(labeller, source, model_id(source.stage1, source.stage2))
 
 
@@ -255,8 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", type=Path, help="a model folder (default: the shipped one)")
     source.add_argument("--run", type=Path, help="a cascade run dir")
-    source.add_argument("--stage1", type=Path, help="stage-1 checkpoint (with --stage2)")
-    parser.add_argument("--stage2", type=Path, help="stage-2 checkpoint")
+    source.add_argument("--stage1", type=Path, action="append", help="stage-1 checkpoint(s)")
+    parser.add_argument("--stage2", type=Path, action="append", help="stage-2 checkpoint(s)")
     args = parser.parse_args(argv)
     if (args.stage1 is None) != (args.stage2 is None):
         parser.error("--stage1 and --stage2 go together")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadImageError
+from .errors import BadImageError, TooManyPixelsError
 
 PREAMBLE = 128  # bytes before the "DICM" magic in a DICOM Part 10 file
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
@@ -40,7 +40,7 @@ def dicom_to_gray(data: bytes, path: Path | str, max_pixels: int) -> np.ndarray:
     if frames > 1:
         raise BadImageError(path, f"multi-frame DICOM ({frames} frames): one image per file")
     if rows * columns > max_pixels:
-        raise BadImageError(
+        raise TooManyPixelsError(
             path,
             f"{columns}x{rows} = {rows * columns:,} pixels, more than the limit of "
             f"{max_pixels:,} (a chest X-ray is at most ~16 Mpx)",

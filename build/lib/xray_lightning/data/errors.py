@@ -35,6 +35,10 @@ class BadImageError(BadDataError):
         super().__init__(f"{self.path}: {reason}", [(self.path, reason)])
 
 
+class TooManyPixelsError(BadImageError):
+    """An image has more pixels than the limit (told from its header, before decoding)."""
+
+
 class BadFileWarning(UserWarning):
     """Bad files were skipped (``on_bad_file=skip``)."""
 

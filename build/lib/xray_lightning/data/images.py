@@ -14,7 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .dicom import dicom_to_gray, is_dicom
-from .errors import BadImageError
+from .errors import BadImageError, TooManyPixelsError
 from .pixel_ops import resize_u8
 
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
@@ -76,7 +76,7 @@ def decode_image(
         with img:
             width, height = img.size
             if width * height > max_pixels:
-                raise BadImageError(
+                raise TooManyPixelsError(
                     path,
                     f"{width}x{height} = {width * height:,} pixels, more than the limit of "
                     f"{max_pixels:,} (a chest X-ray is at most ~16 Mpx)",
@@ -98,7 +98,8 @@ def decode_image(
     except UnidentifiedImageError:
         raise BadImageError(path, "not an image (cannot identify the format)") from None
     except Image.DecompressionBombError as exc:
-        raise BadImageError(path, f"more pixels than the limit of {max_pixels:,} ({exc})") from None
+        reason = f"more pixels than the limit of {max_pixels:,} ({exc})"
+        raise TooManyPixelsError(path, reason) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadImageError(path, f"unreadable or truncated image ({exc})") from None
     return _resized(arr, image_size, expect_size)
