@@ -4,6 +4,7 @@ travel in the wheel (pyproject.toml maps conf/ and experiments/best/ into the pa
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,19 @@ COMMANDS = (
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """The wheel built from this checkout, installed into a folder of its own (no deps: they are
+    """The wheel built from a copy of this checkout's sources (an in-tree build would leave
+    build/ and egg-info in the checkout), installed into a folder of its own (no deps: they are
     this venv's), and the environment that puts it first on the path."""
     work = tmp_path_factory.mktemp("install")
+    source = work / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in ("xray_lightning", "conf", "experiments"):
+        shutil.copytree(REPO / name, source / name, ignore=skip)
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-    subprocess.run([*build, "-w", str(work / "wheel"), str(REPO)], check=True, timeout=300)
+    subprocess.run([*build, "-w", str(work / "wheel"), str(source)], check=True, timeout=300)
     wheel = next((work / "wheel").glob("xray_lightning-*.whl"))
     target = work / "site"
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target"]

@@ -1,1 +1,0 @@
-"""xray-lightning: chest X-ray pneumonia diagnosis with Lightning + Hydra."""

@@ -1,1 +1,0 @@
-"""Benchmarks (python -m xray_lightning.bench.data, ...)."""
