@@ -103,6 +103,12 @@ class Calibration:
     ) -> torch.Tensor:
         return self.margin_of(p_infected, p_covid, t1, t2) < self.refer_margin
 
+    def shown(
+        self, p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What a user is shown: (calibrated p_infected, calibrated p_covid, refer flags)."""
+        return (*self.probabilities(p_infected, p_covid), self.refer(p_infected, p_covid, t1, t2))
+
 
 def fit(val: Any, t1: float, t2: float, target_accuracy: float = TARGET_ACCURACY) -> Calibration:
     """Temperatures and the refer margin from a val split's probabilities (``Probabilities``)."""

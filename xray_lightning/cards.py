@@ -58,15 +58,20 @@ def png_bytes(rgb_or_gray: np.ndarray) -> bytes:
 def explain(
     labeller: object, inputs: torch.Tensor, p_infected: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grad-CAM maps [B, H, W] of stage 1 (explaining its normal/infected call) and stage 2
-    (explaining covid/non-covid), computed outside inference mode."""
+    """Grad-CAM maps [B, H, W] of stage 1 (explaining its normal/infected call) and of stage 2
+    (explaining covid/non-covid; only for the images called infected, zero for the others, which
+    no card or heatmap shows), computed outside inference mode."""
     from xray_lightning.plots.saliency import grad_cam
 
     with torch.inference_mode(False):
         x = inputs.clone()
-        infected = (p_infected >= labeller.t1).clone().long()
-        covid = (labels == 2).clone().long()
-        return grad_cam(labeller.stage1.net, x, infected), grad_cam(labeller.stage2.net, x, covid)
+        called = (p_infected >= labeller.t1).clone()
+        cam1 = grad_cam(labeller.stage1.net, x, called.long())
+        cam2 = torch.zeros_like(cam1)
+        if bool(called.any()):
+            covid = (labels[called] == 2).clone().long()
+            cam2[called] = grad_cam(labeller.stage2.net, x[called], covid)
+        return cam1, cam2
 
 
 def card_png(image: np.ndarray, maps: dict[str, np.ndarray], text: list[str]) -> bytes:
@@ -156,10 +161,8 @@ class CardWriter:
         model: str,
         cards: Path | None = None,
         heatmaps: Path | None = None,
-        calibration: object | None = None,
     ) -> None:
         self.labeller = labeller
-        self.calibration = calibration
         self.model = model
         self.cards, self.heatmaps = cards, heatmaps
         for folder in (cards, heatmaps):
@@ -174,13 +177,10 @@ class CardWriter:
         p_infected: torch.Tensor,
         p_covid: torch.Tensor,
         labels: torch.Tensor,
+        shown: tuple[torch.Tensor, torch.Tensor] | None = None,
+        refer: torch.Tensor | None = None,
     ) -> None:
         names = [Path(path).name for path in paths]
-        shown = refer = None
-        if self.calibration is not None:
-            t1, t2 = self.labeller.t1, self.labeller.t2
-            shown = self.calibration.probabilities(p_infected, p_covid)
-            refer = self.calibration.refer(p_infected, p_covid, t1, t2)
         made = image_cards(
             self.labeller,
             names,

@@ -140,9 +140,10 @@ def predict_files(
     calibration: Calibration | None = None,
 ) -> Iterator[Row]:
     """Rows in the order of ``files``: decoded as in training, batched through the cascade.
-    ``on_batch(paths, raw, inputs, p_infected, p_covid, labels)`` sees each batch of good images
-    (``cards.CardWriter``). With ``calibration`` the probabilities are the calibrated ones and
-    ``refer`` is set (decisions are the same either way: calibration is monotonic)."""
+    ``on_batch(paths, raw, inputs, p_infected, p_covid, labels, shown, refer)`` sees each batch
+    of good images (``cards.CardWriter``). With ``calibration`` the probabilities are the
+    calibrated ones and ``refer`` is set (decisions are the same either way: calibration is
+    monotonic)."""
     calibration = calibration or Calibration()
     spec = cascade.preprocess
     if not spec:
@@ -165,14 +166,16 @@ def predict_files(
             except BadImageError as error:
                 rows.append(Row(str(path), None, None, None, error.reason))
         if images:
-            inputs = prepare_batch(torch.stack(images), spec)
+            raw = torch.stack(images)
+            inputs = prepare_batch(raw, spec)
             p_inf, p_cov = cascade.label_proba(inputs)  # stage 2 only where stage 1 says infected
             labels = cascade.decide(p_inf, p_cov)
+            shown_inf, shown_cov, refer = calibration.shown(p_inf, p_cov, cascade.t1, cascade.t2)
             if on_batch is not None:
-                on_batch(good_paths, torch.stack(images), inputs, p_inf, p_cov, labels)
-            refer = calibration.refer(p_inf, p_cov, cascade.t1, cascade.t2)
-            shown = calibration.probabilities(p_inf, p_cov)
-            columns = (labels.tolist(), shown[0].tolist(), shown[1].tolist(), refer.tolist())
+                on_batch(
+                    good_paths, raw, inputs, p_inf, p_cov, labels, (shown_inf, shown_cov), refer
+                )
+            columns = (labels.tolist(), shown_inf.tolist(), shown_cov.tolist(), refer.tolist())
             good = iter(zip(*columns, strict=True))
         for path, row in zip(chunk, rows, strict=True):
             if row is None:
@@ -252,8 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from xray_lightning.cards import CardWriter, model_id
 
         model = model_id(source.stage1, source.stage2)
-        calibrated = Calibration.from_saved(source.calibration)
-        on_batch = CardWriter(cascade, model, args.cards, args.heatmaps, calibrated)
+        on_batch = CardWriter(cascade, model, args.cards, args.heatmaps)
     failed = 0
     table = csv.writer(sys.stdout, lineterminator="\n") if args.csv else None
     if table is not None:

@@ -110,8 +110,7 @@ class LabelService:
                     labels = self.labeller.decide(p_inf, p_cov)
                 names = [files[i]["name"] for i in rows]
                 t1, t2 = self.labeller.t1, self.labeller.t2
-                refer = self.calibration.refer(p_inf, p_cov, t1, t2)
-                shown_inf, shown_cov = self.calibration.probabilities(p_inf, p_cov)
+                shown_inf, shown_cov, refer = self.calibration.shown(p_inf, p_cov, t1, t2)
                 pngs = image_cards(
                     self.labeller,
                     names,
