@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from xray_lightning.decision import NORMAL, decide
+from xray_lightning.decision import COVID, NORMAL, decide, stage_scores
 
 EPS = 1e-6
 TARGET_ACCURACY = 0.90
@@ -110,11 +110,24 @@ class Calibration:
         return (*self.probabilities(p_infected, p_covid), self.refer(p_infected, p_covid, t1, t2))
 
 
+def calibrated_stage_scores(
+    p: Any, calibration: Calibration
+) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``decision.stage_scores`` with each stage's calibrated probabilities beside the raw ones:
+    (raw, calibrated, 0/1 targets), as ECE and the reliability diagrams read them."""
+    c1, c2 = calibration.probabilities(p.p_infected, p.p_covid)
+    calibrated = {"stage1": c1, "stage2": c2[p.infected]}
+    return {
+        stage: (raw, calibrated[stage], targets)
+        for stage, (raw, targets) in stage_scores(p).items()
+    }
+
+
 def fit(val: Any, t1: float, t2: float, target_accuracy: float = TARGET_ACCURACY) -> Calibration:
     """Temperatures and the refer margin from a val split's probabilities (``Probabilities``)."""
     infected = val.labels > NORMAL
     t_stage1 = fit_temperature(val.p_infected, infected)
-    t_stage2 = fit_temperature(val.p_covid[infected], val.labels[infected] == 2)
+    t_stage2 = fit_temperature(val.p_covid[infected], val.labels[infected] == COVID)
     calibration = Calibration(t_stage1, t_stage2, 0.0, "val")
     margins = calibration.margin_of(val.p_infected, val.p_covid, t1, t2)
     right = decide(val.p_infected, val.p_covid, t1, t2) == val.labels

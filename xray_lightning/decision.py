@@ -74,3 +74,13 @@ class Probabilities:
     @property
     def infected(self) -> torch.Tensor:
         return self.labels > NORMAL
+
+
+def stage_scores(p: Probabilities) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each stage's (probabilities, 0/1 targets) on one split: stage 1 on every image, stage 2 on
+    the truly infected ones only (its own job)."""
+    infected = p.infected
+    return {
+        "stage1": (p.p_infected, infected.long()),
+        "stage2": (p.p_covid[infected], (p.labels[infected] == COVID).long()),
+    }

@@ -29,6 +29,7 @@ from typing import Any
 
 from xray_lightning import bootstrap, runs
 from xray_lightning.cli import command_parser
+from xray_lightning.decision import NORMAL
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
 from xray_lightning.runinfo import read_metrics
@@ -108,29 +109,25 @@ def calibration_report(
     from xray_lightning import calibration as cal
 
     saved = cal.Calibration.from_saved(source.calibration)
+    saved_to = None
     if getattr(args, "calibrate", False):
         if "val" not in probs:
             raise runs.RunDirError("--calibrate needs a val split to fit on")
         saved = cal.fit(probs["val"], t1, t2)
         if source.folder is not None:
-            save_calibration(source.folder, saved)
-    report: dict[str, Any] = {"fitted": saved.to_saved(), "saved_to": None}
-    if getattr(args, "calibrate", False) and source.folder is not None:
-        report["saved_to"] = str(source.folder / runs.THRESHOLDS_FILE)
+            saved_to = str(save_calibration(source.folder, saved))
+    report: dict[str, Any] = {"fitted": saved.to_saved(), "saved_to": saved_to}
     for split, p in probs.items():
-        infected = p.labels > 0
-        c1, c2 = saved.probabilities(p.p_infected, p.p_covid)
-        covid = p.labels[infected] == 2
+        infected = p.infected
         referred = saved.refer(p.p_infected, p.p_covid, t1, t2)
         kept = ~referred
-        predicted = p.predicted if p.predicted is not None else None
-        right = predicted == p.labels
-        caught = (predicted > 0) & infected
-        report[split] = {
-            "ece_stage1": cal.ece(p.p_infected, infected),
-            "ece_stage1_calibrated": cal.ece(c1, infected),
-            "ece_stage2": cal.ece(p.p_covid[infected], covid),
-            "ece_stage2_calibrated": cal.ece(c2[infected], covid),
+        right = p.predicted == p.labels
+        caught = (p.predicted > NORMAL) & infected
+        report[split] = {}
+        for stage, (raw, calibrated, targets) in cal.calibrated_stage_scores(p, saved).items():
+            report[split][f"ece_{stage}"] = cal.ece(raw, targets)
+            report[split][f"ece_{stage}_calibrated"] = cal.ece(calibrated, targets)
+        report[split] |= {
             "referred": float(referred.double().mean()),
             "acc_not_referred": float(right[kept].double().mean()) if kept.any() else None,
             "infected_recall_not_referred": (

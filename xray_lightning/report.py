@@ -15,6 +15,7 @@ on test).
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import torch
 from xray_lightning import runs
 from xray_lightning.cli import command_parser
 from xray_lightning.data import XrayDataModule
-from xray_lightning.decision import COVID
+from xray_lightning.decision import stage_scores
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
 from xray_lightning.modules.cascade import CascadeModule
@@ -89,15 +90,6 @@ def operating_points(run: CascadeRun, target_recall: Any = DEFAULT_TARGET_RECALL
 
 
 # -- figures ---------------------------------------------------------------------------------------
-def stage_scores(data: SplitPredictions) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Each stage's (probabilities, 0/1 targets): stage 2 on the truly infected images only."""
-    infected = data.infected
-    return {
-        "stage1": (data.p_infected, infected.long()),
-        "stage2": (data.p_covid[infected], (data.labels[infected] == COVID).long()),
-    }
-
-
 def figure_learning_curves(run: CascadeRun, folder: str):
     from xray_lightning.plots.curves import epoch_curves, learning_curves_figure, read_scalars
 
@@ -256,31 +248,20 @@ def run_calibration(run: CascadeRun):
     return fit(run.splits["val"], run.cascade.t1, run.cascade.t2)
 
 
-def figure_reliability(run: CascadeRun):
+def figure_reliability(run: CascadeRun, calibration: Any):
     """Reliability diagrams per stage, before and after temperature scaling (fitted on val)."""
-    from xray_lightning.calibration import ece
+    from xray_lightning.calibration import calibrated_stage_scores, ece
     from xray_lightning.plots.calibration import reliability_figure
 
-    calibration = run_calibration(run)
     panels: dict[str, dict] = {STAGE_TITLES["stage1"]: {}, STAGE_TITLES["stage2"]: {}}
     eces: dict[str, dict] = {name: {} for name in panels}
     for split in ("val", "test"):
         if split not in run.splits:
             continue
-        data = run.splits[split]
-        c1, c2 = calibration.probabilities(data.p_infected, data.p_covid)
-        infected = data.infected
-        for name, raw, cal, y in (
-            (STAGE_TITLES["stage1"], data.p_infected, c1, infected),
-            (
-                STAGE_TITLES["stage2"],
-                data.p_covid[infected],
-                c2[infected],
-                data.labels[infected] == COVID,
-            ),
-        ):
-            panels[name][split] = (raw, cal, y)
-            eces[name][split] = (ece(raw, y), ece(cal, y))
+        scores = calibrated_stage_scores(run.splits[split], calibration)
+        for stage, (raw, cal, y) in scores.items():
+            panels[STAGE_TITLES[stage]][split] = (raw, cal, y)
+            eces[STAGE_TITLES[stage]][split] = (ece(raw, y), ece(cal, y))
     title = (
         f"Reliability, temperature fitted on val (T1 {calibration.t_stage1:.2f}, "
         f"T2 {calibration.t_stage2:.2f}); stage 2 on truly infected images"
@@ -288,12 +269,11 @@ def figure_reliability(run: CascadeRun):
     return reliability_figure(panels, eces, title=title)
 
 
-def figure_coverage(run: CascadeRun):
+def figure_coverage(run: CascadeRun, calibration: Any):
     """Accuracy and infected recall of the images not referred, for each share referred."""
     from xray_lightning.calibration import coverage_curve
     from xray_lightning.plots.calibration import coverage_figure
 
-    calibration = run_calibration(run)
     t1, t2 = run.cascade.t1, run.cascade.t2
     curves, chosen = {}, {}
     for split in ("val", "test"):
@@ -323,6 +303,7 @@ def make_report(
     out = run.run_dir / "figures"
     out.mkdir(parents=True, exist_ok=True)
     points = operating_points(run, target_recall)
+    calibration = functools.cache(lambda: run_calibration(run))  # fitted once, for two figures
     figures = {
         "learning_curves_stage1": lambda: figure_learning_curves(run, "stage1"),
         "learning_curves_stage2": lambda: figure_learning_curves(run, "stage2"),
@@ -335,8 +316,8 @@ def make_report(
         "feature_maps_stage1": lambda: figure_feature_maps(run, "stage1"),
         "feature_maps_stage2": lambda: figure_feature_maps(run, "stage2"),
         "gradcam": lambda: figure_gradcam(run),
-        "reliability": lambda: figure_reliability(run),
-        "coverage": lambda: figure_coverage(run),
+        "reliability": lambda: figure_reliability(run, calibration()),
+        "coverage": lambda: figure_coverage(run, calibration()),
     }
     written: dict[str, Path] = {}
     counts = run.datamodule.summary()
