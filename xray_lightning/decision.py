@@ -30,14 +30,16 @@ def staged_proba(
     stage2: Callable[[torch.Tensor], torch.Tensor],
     images: torch.Tensor,
     t1: float,
+    also: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(p_infected, p_covid) where stage 2 runs only on the images stage 1 calls infected
-    (p_covid is NaN for the others): what labelling new images needs, at less cost."""
+    """(p_infected, p_covid) where stage 2 runs only on the images stage 1 calls infected (and
+    those ``also`` marks); p_covid is NaN for the others: what labelling new images needs, at
+    less cost."""
     p_infected = stage1(images)
     p_covid = torch.full_like(p_infected, float("nan"))
-    infected = p_infected >= t1
-    if bool(infected.any()):
-        p_covid[infected] = stage2(images[infected])
+    needed = p_infected >= t1 if also is None else (p_infected >= t1) | also
+    if bool(needed.any()):
+        p_covid[needed] = stage2(images[needed])
     return p_infected, p_covid
 
 

@@ -25,14 +25,7 @@ from xray_lightning.decision import (
 )
 from xray_lightning.errors import CheckpointError
 from xray_lightning.models.fusion import fold_batchnorm
-from xray_lightning.modules.checkpoints import (
-    LOSSES,
-    NETS,
-    build_registered,
-    describe,
-    read_checkpoint,
-    weights_mismatch,
-)
+from xray_lightning.modules.checkpoints import build_parts, weights_mismatch
 
 
 @dataclass
@@ -56,14 +49,7 @@ class StageNet:
 
 def load_stage(path: str | Path, expected_stage: str, fold_bn: bool = True) -> StageNet:
     """A binary stage from its checkpoint (eval mode, CPU), or :class:`CheckpointError`."""
-    checkpoint = read_checkpoint(path)
-    hparams = dict(checkpoint["hyper_parameters"])
-    if hparams.get("stage") != expected_stage:
-        raise CheckpointError(
-            f"{path} holds a {describe(hparams)}, but a {expected_stage} checkpoint was expected"
-        )
-    net = build_registered(hparams["net_config"], NETS, "net_config", path)
-    loss = build_registered(hparams.get("loss_config"), LOSSES, "loss_config", path)
+    checkpoint, hparams, net, loss = build_parts(path, expected_stage)
     parts: dict[str, dict[str, torch.Tensor]] = {"net": {}, "loss_fn": {}}
     for key, value in checkpoint["state_dict"].items():
         owner, _, name = key.partition(".")

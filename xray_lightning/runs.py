@@ -20,7 +20,7 @@ import torch
 from xray_lightning import paths
 from xray_lightning.data.cache import default_cache_dir
 from xray_lightning.data.layout import default_root
-from xray_lightning.decision import NORMAL, Probabilities
+from xray_lightning.decision import NORMAL, Probabilities, staged_proba
 from xray_lightning.errors import CheckpointError, XrayLightningError
 from xray_lightning.runinfo import METRICS_FILE, STAGE_DIRS, read_metrics
 
@@ -253,12 +253,9 @@ def split_predictions(
     for batch in datamodule.split_dataloader(split):
         images, y = datamodule.transform_batch(batch, train=False)
         images = images.to(device)
-        if stage2_where_needed:
-            a = cascade.stage1.predict_proba(images)
-            b = torch.full_like(a, float("nan"))
-            needed = (a >= cascade.t1) | (y.to(device) > NORMAL)
-            if bool(needed.any()):
-                b[needed] = cascade.stage2.predict_proba(images[needed])
+        if stage2_where_needed:  # stage 2 where stage 1 says infected, and on the truly infected
+            stages = (cascade.stage1.predict_proba, cascade.stage2.predict_proba)
+            a, b = staged_proba(*stages, images, cascade.t1, also=y.to(device) > NORMAL)
         else:
             a, b = cascade.predict_proba(images)
         p_inf.append(a.cpu())

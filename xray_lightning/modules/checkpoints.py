@@ -104,21 +104,30 @@ def describe(hparams: dict[str, Any]) -> str:
     return f"{target} for stage {hparams.get('stage', '?')}"
 
 
+def build_parts(
+    path: str | Path, expected_stage: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any], nn.Module, nn.Module]:
+    """(checkpoint, hyper-parameters, untrained net, loss) of a checkpoint of the expected stage:
+    what both loaders (this module's and ``labeller``'s) start from."""
+    checkpoint = read_checkpoint(path)
+    hparams = dict(checkpoint["hyper_parameters"])
+    if expected_stage is not None and hparams.get("stage") != expected_stage:
+        raise CheckpointError(
+            f"{path} holds a {describe(hparams)}, but a {expected_stage} checkpoint was expected"
+        )
+    net = build_registered(hparams["net_config"], NETS, "net_config", path)
+    loss = build_registered(hparams.get("loss_config"), LOSSES, "loss_config", path)
+    return checkpoint, hparams, net, loss
+
+
 def load_classifier(path: str | Path, expected_stage: str | None = None):
     """Rebuild a BinaryClassifier or MulticlassClassifier (eval mode, CPU) from its checkpoint."""
     from xray_lightning.modules.binary import BinaryClassifier
     from xray_lightning.modules.multiclass import MulticlassClassifier
 
-    checkpoint = read_checkpoint(path)
-    hparams = dict(checkpoint["hyper_parameters"])
+    checkpoint, hparams, net, loss = build_parts(path, expected_stage)
     stage = hparams.get("stage")
-    if expected_stage is not None and stage != expected_stage:
-        raise CheckpointError(
-            f"{path} holds a {describe(hparams)}, but a {expected_stage} checkpoint was expected"
-        )
     module_class = BinaryClassifier if stage in BINARY_STAGES else MulticlassClassifier
-    net = build_registered(hparams["net_config"], NETS, "net_config", path)
-    loss = build_registered(hparams.get("loss_config"), LOSSES, "loss_config", path)
     module = module_class(net=net, loss=loss, **_constructor_hparams(hparams))
     try:
         module.load_state_dict(checkpoint["state_dict"])
