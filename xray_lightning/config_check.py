@@ -31,7 +31,7 @@ def data_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-def model_problems(cfg: DictConfig) -> list[str]:
+def net_problems(cfg: DictConfig) -> list[str]:
     target = cfg.net.get("_target_")
     try:
         net_class = get_class(str(target))
@@ -74,6 +74,6 @@ def task_problems(cfg: DictConfig) -> list[str]:
 
 def check_config(cfg: DictConfig) -> None:
     """Raise one ConfigError listing every bad key of data, net and task (or return)."""
-    problems: list[Any] = [*data_problems(cfg), *model_problems(cfg), *task_problems(cfg)]
+    problems: list[Any] = [*data_problems(cfg), *net_problems(cfg), *task_problems(cfg)]
     if problems:
         raise ConfigError("bad config value(s):\n" + "\n".join(f"  {p}" for p in problems))

@@ -93,7 +93,6 @@ class XrayDataModule(pl.LightningDataModule):
         # the validated settings as attributes: self.stage, self.image_size, self.batch_size, ...
         for key, value in settings.items():
             setattr(self, key, value)
-        self.given_stats = None if mean is None or std is None else (float(mean), float(std))
         self._data: _Loaded | None = None
 
     # ----------------------------------------------------------------- setup
@@ -173,7 +172,8 @@ class XrayDataModule(pl.LightningDataModule):
             if len(all_rows[s]) == 0:
                 raise LayoutError(f"No usable images left in the {s} split of {index.root}")
         images = preprocess_u8(decoded.images[:, None], self.preprocessing, self.image_size)
-        mean, std = self.given_stats or image_stats(images, all_rows["train"])
+        given = self.mean is not None and self.std is not None
+        mean, std = (self.mean, self.std) if given else image_stats(images, all_rows["train"])
         rows: dict[str, torch.Tensor] = {}
         labels: dict[str, torch.Tensor] = {}
         for s, r in all_rows.items():
