@@ -9,7 +9,7 @@ import pytest
 from hydra_utils import compose_train
 
 from xray_lightning.callbacks.job_progress import JobClock, JobPlan, JobProgressBar, format_seconds
-from xray_lightning.train import later_stage_images
+from xray_lightning.train import later_fit_images, member_config, stage_config
 
 
 def fake_trainer(batches: int = 10, max_epochs: int = 4, epoch: int = 0) -> SimpleNamespace:
@@ -58,8 +58,36 @@ def test_later_stage_images_are_the_infected_training_images(
         ],
     )
     summary = {"train": {"normal": 30, "infected": 70}}
-    assert later_stage_images(cfg, tmp_path, ["covid_vs_noncovid"], summary) == 70 * 5
-    assert later_stage_images(cfg, tmp_path, [], summary) == 0
+    stage2 = stage_config(cfg, "covid_vs_noncovid", tmp_path)
+    assert later_fit_images({}, [stage2], summary) == 70 * 5
+    assert later_fit_images({}, [], summary) == 0
+
+
+def test_an_ensemble_job_counts_every_later_members_fits(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    cfg = compose_train(synthetic_root, tmp_path, ["task=cascade", "task.members=2"])
+    second, second_dir = member_config(cfg, 1, 2)
+    assert int(second.seed) == int(cfg.seed) + 1
+    assert second_dir.name == "member1"
+    later = [stage_config(cfg, "covid_vs_noncovid", tmp_path)] + [
+        stage_config(second, stage, second_dir) for stage in cfg.task.stages
+    ]
+    epochs = int(cfg.trainer.max_epochs)
+    counts: dict[str, int] = {}
+    summary = {"train": {"normal": 30, "non-covid": 50, "covid": 20}}
+    assert later_fit_images(counts, later, summary) == (70 + 100 + 70) * epochs
+    # a later stage-2 summary knows only infected images: the counts kept from stage 1 serve
+    assert later_fit_images(counts, later[1:], {"train": {"non-covid": 50, "covid": 20}}) == (
+        (100 + 70) * epochs
+    )
+
+
+def test_the_bar_names_the_member_of_an_ensemble() -> None:
+    clock = JobClock()
+    clock.plan = JobPlan(stage=2, stages=2, name="covid_vs_noncovid", member=3, members=5)
+    label = clock.label(fake_trainer(batches=10, max_epochs=6, epoch=1))
+    assert label == "member 3/5 · stage 2/2 covid_vs_noncovid · epoch 2/6"
 
 
 def test_lightning_knobs_override_without_plus(synthetic_root: Path, tmp_path: Path) -> None:

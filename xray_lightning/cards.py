@@ -21,12 +21,17 @@ from xray_lightning.paths import package_version
 DISCLAIMER = "research use, not a medical device"
 
 
-def model_id(stage1: Path, stage2: Path) -> str:
-    """A short name of the model: its folder and a digest of its two checkpoints."""
+def model_id(stage1: Path | list[Path], stage2: Path | list[Path]) -> str:
+    """A short name of the model: its folder and a digest of its checkpoints (every member's,
+    for an ensemble; then ``xK`` says how many members a stage has)."""
+    firsts = stage1 if isinstance(stage1, list) else [stage1]
+    seconds = stage2 if isinstance(stage2, list) else [stage2]
     digest = hashlib.sha256()
-    for path in (stage1, stage2):
+    for path in (*firsts, *seconds):
         digest.update(Path(path).read_bytes())
-    return f"{Path(stage1).resolve().parent.name}@{digest.hexdigest()[:10]}"
+    size = max(len(firsts), len(seconds))
+    members = f" x{size}" if size > 1 else ""
+    return f"{Path(firsts[0]).resolve().parent.name}@{digest.hexdigest()[:10]}{members}"
 
 
 def output_name(path: Path) -> str:

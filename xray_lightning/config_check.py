@@ -65,6 +65,11 @@ def task_problems(cfg: DictConfig) -> list[str]:
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not 0 < value < 1:
             problems.append(f"{key} must be a number in (0, 1); got {value!r}")
+    members = task.get("members", 1)
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        problems.append(
+            f"task.members must be a positive integer (1: no ensemble); got {members!r}"
+        )
     try:
         parse_target_recall(cascade.get("target_recall"))
     except OperatingPointError as error:

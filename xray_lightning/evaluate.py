@@ -52,16 +52,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     source = runs.cascade_source(
         args.run, args.stage1, args.stage2, args.t1, args.t2, getattr(args, "model", None)
     )
-    if source.is_ensemble:  # members' probabilities averaged (labeller.StageEnsemble)
-        from xray_lightning.labeller import Labeller
-
-        cascade = Labeller.from_checkpoints(
-            source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
-        )
-    else:
-        cascade = CascadeModule.from_checkpoints(
-            source.stage1, source.stage2, **source.thresholds, fold_bn=True
-        ).float()
+    cascade = CascadeModule.from_checkpoints(  # several members per stage: their ensemble
+        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds, fold_bn=True
+    ).float()
     datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
     datamodule.setup("test")
     probs = {
@@ -90,6 +83,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         else {}
     )
     result["calibration"] = calibration_report(source, probs, cascade.t1, cascade.t2, args)
+    if getattr(args, "shifts", False):
+        result["shifted_val"] = shifted_val(cascade, source, args.data_root)
+    if getattr(args, "adapt", False):
+        result["adapted"] = adapted_report(source, datamodule, list(probs))
     result["wall_time_s"] = round(time.perf_counter() - started, 2)
     return result
 
@@ -139,6 +136,72 @@ def calibration_report(
     return report
 
 
+def adapted_report(
+    source: runs.CascadeSource, datamodule: Any, splits: list[str]
+) -> dict[str, Any]:
+    """The *adapted* block: per split, a fresh copy of the cascade whose BatchNorm statistics are
+    re-estimated on that split's own images (labels unread), then measured as the inductive one."""
+    import torch
+
+    from xray_lightning import adapt
+    from xray_lightning.modules.cascade import CascadeModule
+    from xray_lightning.operating_point import cascade_metrics
+
+    probs, used = {}, {}
+    for split in splits:
+        cascade = CascadeModule.from_checkpoints(
+            source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+        ).float()
+        inputs = torch.cat(
+            [
+                datamodule.transform_batch(batch, train=False)[0]
+                for batch in datamodule.split_dataloader(split)
+            ]
+        )
+        used[split] = adapt.adapt_cascade(cascade, inputs)
+        probs[split] = runs.split_predictions(cascade, datamodule, split, stage2_where_needed=True)
+    metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
+    return {
+        "stages": list(adapt.STAGES),
+        "min_images": adapt.MIN_IMAGES,
+        "adapted_on": {
+            split: ", ".join(f"{stage} {n} images" for stage, n in u.items())
+            for split, u in used.items()
+        },
+        "metrics": metrics,
+        "confusion": confusion,
+        "intervals": (
+            {"test": bootstrap.intervals(probs["test"], cascade.t1, cascade.t2)}
+            if "test" in probs
+            else {}
+        ),
+    }
+
+
+def shifted_val(cascade: Any, source: runs.CascadeSource, data_root: Path | None) -> dict:
+    """The cascade's val metrics under each declared synthetic site shift (``shifts``)."""
+    from xray_lightning import robustness
+    from xray_lightning.data import XrayDataModule
+
+    settings = runs.data_settings(source, cascade.preprocess, data_root)
+    raw = XrayDataModule(**robustness.raw_datamodule_settings(settings))
+    raw.setup("test")
+    images, labels = robustness.raw_split(raw, "val")
+    return robustness.shifted_metrics(cascade, images, labels)
+
+
+def shifted_lines(shifted: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        "",
+        f"val under synthetic site shifts ({len(shifted) - 2} declared in "
+        "xray_lightning/shifts.py; inductive): 3-class / stage 1 / stage 2 accuracy",
+    ]
+    for name, m in shifted.items():
+        stage2 = m.get("stage2/acc", float("nan"))
+        lines.append(f"  {name:<13} {m['acc']:.4f} / {m['stage1/acc']:.4f} / {stage2:.4f}")
+    return lines
+
+
 def save_calibration(folder: Path, calibration: Any) -> Path:
     """Write ``calibration`` into ``folder/thresholds.json`` (atomically), the rest kept."""
     from xray_lightning.durable import write_text_atomic
@@ -160,20 +223,12 @@ def recorded_difference(run_dir: Path, metrics: dict[str, float]) -> float | Non
     return max(diffs) if diffs else None
 
 
-def report_text(result: dict[str, Any]) -> str:
-    """The human-readable report: test first (with 95% bootstrap intervals), then val. Every
-    number is *inductive*: nothing was fitted on the images measured."""
-    t = result["thresholds"]
-    lines = [
-        f"stage 1: {result['stage1']}",
-        f"stage 2: {result['stage2']}",
-        f"thresholds: t1 {t['t1']:.4f}, t2 {t['t2']:.4f} (from {result['thresholds_from']}); "
-        "normal if p_infected < t1, else covid if p_covid >= t2, else non-covid",
-        f"data: {result['data_root']}",
-    ]
+def block_lines(result: dict[str, Any], kind: str) -> list[str]:
+    """One block of the report (``result``'s metrics, intervals and confusions), split by split."""
+    lines: list[str] = []
     m = result["metrics"]
     for split in SPLITS:
-        if split not in result["images"]:
+        if f"{split}/acc" not in m:
             continue
         ci = (result.get("intervals") or {}).get(split) or {}
 
@@ -184,7 +239,7 @@ def report_text(result: dict[str, Any]) -> str:
         note = ", 95% bootstrap intervals" if ci else ""
         lines += [
             "",
-            f"{split} ({result['images'][split]} images; inductive{note})",
+            f"{split} ({result['images'][split]} images; {kind}{note})",
             f"  3-class accuracy {num('acc')}   macro F1 {num('f1_macro')}",
             f"  {'class':<10} {'precision':>22} {'recall':>22}",
         ]
@@ -207,7 +262,39 @@ def report_text(result: dict[str, Any]) -> str:
             + "): "
             + "; ".join(" ".join(map(str, r)) for r in matrix)
         )
+    return lines
+
+
+def report_text(result: dict[str, Any]) -> str:
+    """The human-readable report: the *inductive* block (nothing fitted on the images measured),
+    test first with 95% bootstrap intervals, then val; with ``--adapt``, the *adapted* block
+    apart, after it."""
+    t = result["thresholds"]
+    lines = [
+        f"stage 1: {result['stage1']}",
+        f"stage 2: {result['stage2']}",
+        f"thresholds: t1 {t['t1']:.4f}, t2 {t['t2']:.4f} (from {result['thresholds_from']}); "
+        "normal if p_infected < t1, else covid if p_covid >= t2, else non-covid",
+        f"data: {result['data_root']}",
+        "",
+        "INDUCTIVE (the model as trained; nothing fitted on the images measured)",
+    ]
+    lines += block_lines(result, "inductive")
+    adapted = result.get("adapted")
+    if adapted:
+        used = adapted["adapted_on"]
+        lines += [
+            "",
+            "ADAPTED (transductive, opt-in --adapt: BatchNorm statistics of "
+            + " and ".join(adapted["stages"])
+            + " re-estimated on each split's own unlabelled images; reported apart, never mixed "
+            "with the inductive numbers)",
+        ]
+        lines += [f"  {split}: adapted on {n}" for split, n in used.items()]
+        lines += block_lines({**result, **adapted}, "adapted")
     lines += calibration_lines(result.get("calibration") or {})
+    if result.get("shifted_val"):
+        lines += shifted_lines(result["shifted_val"])
     diff = result.get("recorded_max_abs_diff")
     if diff is not None:
         verdict = "matches" if diff < 1e-4 else "DIFFERS from"
@@ -247,11 +334,15 @@ def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str
     from xray_lightning.modules.cascade import CascadeModule
     from xray_lightning.modules.checkpoints import save_weights_only
 
-    stage1, stage2, thresholds = runs.cascade_checkpoints(run_dir)
+    stage1s, stage2s, thresholds = runs.cascade_members(run_dir)
     if target.exists() and not target.is_dir():
         raise ExportError(f"--to {target} exists and is not a folder")
-    names = [*runs.STAGE_FILES, runs.THRESHOLDS_FILE]
-    existing = [name for name in names if (target / name).exists()]
+    names = {  # member 0 keeps the single-cascade names; an ensemble's others: stage1.m1.ckpt ...
+        stage: [runs.STAGE_FILES[i]] + [f"stage{i + 1}.m{k}.ckpt" for k in range(1, len(ckpts))]
+        for i, (stage, ckpts) in enumerate((("stage1", stage1s), ("stage2", stage2s)))
+    }
+    files = [*names["stage1"], *names["stage2"], runs.THRESHOLDS_FILE]
+    existing = [name for name in files if (target / name).exists()]
     if existing and not force:
         raise ExportError(
             f"{target} already holds {', '.join(existing)}: pass --force to replace them"
@@ -260,10 +351,10 @@ def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str
     data = {
         k: v for k, v in (runs.run_data_settings(run_dir) or {}).items() if k in runs.SPLIT_KEYS
     }
-    written = {
-        "stage1": save_weights_only(stage1, target / runs.STAGE_FILES[0]),
-        "stage2": save_weights_only(stage2, target / runs.STAGE_FILES[1]),
-    }
+    written: dict[str, Path] = {}
+    for stage, ckpts in (("stage1", stage1s), ("stage2", stage2s)):
+        for k, (ckpt, name) in enumerate(zip(ckpts, names[stage], strict=True)):
+            written[stage if k == 0 else f"{stage}.m{k}"] = save_weights_only(ckpt, target / name)
     metrics = result.get("metrics") or {}
     saved = {
         **thresholds,
@@ -272,15 +363,21 @@ def export_cascade(run_dir: Path, target: Path, force: bool = False) -> dict[str
         .get(result.get("operating_point", ""), {})
         .get("target_recall"),
         "source_run": str(run_dir.resolve()),
-        "source_checkpoints": {"stage1": str(stage1), "stage2": str(stage2)},
+        "source_checkpoints": {"stage1": str(stage1s[0]), "stage2": str(stage2s[0])},
         "data": data,
         "metrics": {k: v for k, v in metrics.items() if k.split("/")[0] in SPLITS},
         "exported": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+    if len(stage1s) > 1 or len(stage2s) > 1:
+        saved["members"] = names
     path = target / runs.THRESHOLDS_FILE
     path.write_text(json.dumps(saved, indent=2) + "\n")
     written["thresholds"] = path
-    CascadeModule.from_checkpoints(written["stage1"], written["stage2"], **thresholds)
+    CascadeModule.from_checkpoints(  # the written files load as the cascade they are
+        [target / name for name in names["stage1"]],
+        [target / name for name in names["stage2"]],
+        **thresholds,
+    )
     return written
 
 
@@ -324,6 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--calibrate",
         action="store_true",
         help="fit temperature scaling and the refer band on val (saved into a model folder)",
+    )
+    parser.add_argument(
+        "--adapt",
+        action="store_true",
+        help="also an ADAPTED block: BatchNorm re-estimated on each split's unlabelled images "
+        "(transductive; reported apart)",
+    )
+    parser.add_argument(
+        "--shifts",
+        action="store_true",
+        help="also measure val under synthetic site shifts (blur, gamma, JPEG, ...; val only)",
     )
     parser.add_argument("--to", type=Path, default=runs.SHIPPED, help="--export: target folder")
     parser.add_argument("--force", action="store_true", help="--export: replace existing files")

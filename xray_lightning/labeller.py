@@ -94,12 +94,12 @@ class StageEnsemble:
 
 
 def load_stages(
-    paths: str | Path | Sequence[str | Path], expected_stage: str
+    paths: str | Path | Sequence[str | Path], expected_stage: str, fold_bn: bool = True
 ) -> StageNet | StageEnsemble:
     """One checkpoint: its StageNet; several: their StageEnsemble."""
     if isinstance(paths, str | Path):
-        return load_stage(paths, expected_stage)
-    members = [load_stage(path, expected_stage) for path in paths]
+        return load_stage(paths, expected_stage, fold_bn)
+    members = [load_stage(path, expected_stage, fold_bn) for path in paths]
     return members[0] if len(members) == 1 else StageEnsemble(members)
 
 
@@ -126,11 +126,13 @@ class Labeller:
         stage2_ckpt: str | Path | Sequence[str | Path],
         t1: float | None = None,
         t2: float | None = None,
+        fold_bn: bool = True,
     ) -> Labeller:
         """Thresholds default to each stage's own decision threshold (the first member's). A
-        list of checkpoints for a stage makes it an ensemble of them."""
-        stage1 = load_stages(stage1_ckpt, "normal_vs_infected")
-        stage2 = load_stages(stage2_ckpt, "covid_vs_noncovid")
+        list of checkpoints for a stage makes it an ensemble of them. ``fold_bn=False`` keeps
+        BatchNorm as it is (``adapt`` re-estimates it, then folds)."""
+        stage1 = load_stages(stage1_ckpt, "normal_vs_infected", fold_bn)
+        stage2 = load_stages(stage2_ckpt, "covid_vs_noncovid", fold_bn)
         return cls(
             stage1,
             stage2,

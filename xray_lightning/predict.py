@@ -77,9 +77,33 @@ def load_cascade(args: argparse.Namespace) -> tuple[Labeller, CascadeSource]:
     one (thresholds: --t1/--t2 win), and where it came from."""
     source = cascade_source(args.run, args.stage1, args.stage2, args.t1, args.t2, args.model)
     labeller = Labeller.from_checkpoints(
-        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+        source.stage1_checkpoints,
+        source.stage2_checkpoints,
+        **source.thresholds,
+        fold_bn=not getattr(args, "adapt", False),  # adapting re-estimates BatchNorm first
     )
     return labeller, source
+
+
+def adapt_to_files(labeller: Labeller, files: Sequence[Path | tuple[Path, str]]) -> int:
+    """``--adapt``: re-estimate the (unfolded) cascade's BatchNorm statistics on the decodable
+    images among ``files`` (``adapt.adapt_cascade``); returns how many it used. Fewer than
+    ``adapt.MIN_IMAGES`` is an ``AdaptError``."""
+    from xray_lightning import adapt
+
+    side = int(labeller.preprocess["image_size"])
+    images = []
+    for path in files:
+        if isinstance(path, tuple):
+            continue
+        try:
+            images.append(load_image(path, side, expect_size=None, expect_mode=None))
+        except BadImageError:
+            continue  # reported as an error row when labelled
+    adapt.check_enough(len(images), what="readable images")
+    inputs = prepare_batch(torch.stack(images), labeller.preprocess)
+    adapt.adapt_cascade(labeller, inputs)
+    return len(images)
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | tuple[Path, str]]:
@@ -225,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--heatmaps", type=Path, metavar="DIR", help="one Grad-CAM overlay PNG per image, into DIR"
     )
+    parser.add_argument(
+        "--adapt",
+        action="store_true",
+        help="declared site adaptation: re-estimate BatchNorm statistics on the images given "
+        "(at least 64, all from one site) before labelling them; transductive, opt-in",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     return parser
@@ -247,6 +277,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no files found under {', '.join(map(str, args.paths))}")
     try:
         cascade, source = load_cascade(args)
+        if args.adapt:
+            used = adapt_to_files(cascade, files)
+            print(
+                f"adapted: BatchNorm re-estimated on these {used} images (transductive; "
+                "the labels below are not the inductive model's)",
+                file=sys.stderr,
+            )
     except (XrayLightningError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -254,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cards is not None or args.heatmaps is not None:
         from xray_lightning.cards import CardWriter, model_id
 
-        model = model_id(source.stage1, source.stage2)
+        model = model_id(source.stage1_checkpoints, source.stage2_checkpoints)
         on_batch = CardWriter(cascade, model, args.cards, args.heatmaps)
     failed = 0
     table = csv.writer(sys.stdout, lineterminator="\n") if args.csv else None

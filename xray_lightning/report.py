@@ -65,7 +65,9 @@ def load_cascade_run(
     unless ``cascade`` is given), re-load its data and predict val, test and showcase."""
     source = runs.cascade_source(run=Path(run_dir))
     if cascade is None:
-        cascade = CascadeModule.from_checkpoints(source.stage1, source.stage2, **source.thresholds)
+        cascade = CascadeModule.from_checkpoints(
+            source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+        )
     datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, data_root))
     datamodule.setup("test")
     run = CascadeRun(Path(run_dir), read_metrics(run_dir), cascade.eval(), datamodule)

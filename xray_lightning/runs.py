@@ -66,11 +66,12 @@ class CascadeSource:
         return len(self.stage1_checkpoints) > 1 or len(self.stage2_checkpoints) > 1
 
 
-def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, float]]:
-    """(stage-1 ckpt, stage-2 ckpt, {t1, t2}) of a finished cascade run dir.
+def cascade_members(run_dir: str | Path) -> tuple[list[Path], list[Path], dict[str, float]]:
+    """(stage-1 checkpoints, stage-2 checkpoints, {t1, t2}) of a finished cascade run dir: one
+    checkpoint per stage, or one per member of an ensemble run (``task.members`` > 1).
 
     The checkpoints named in metrics.json are used; if the run dir was moved, the same files
-    are looked for under ``stage1/checkpoints`` and ``stage2/checkpoints``.
+    are looked for under ``[member<k>/]stage1/checkpoints`` and ``.../stage2/checkpoints``.
     """
     run_dir = Path(run_dir)
     if not (run_dir / METRICS_FILE).is_file():
@@ -83,18 +84,59 @@ def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, floa
         )
     if result.get("status") != "ok":
         raise RunDirError(f"{run_dir}: the run did not finish ({result.get('reason')})")
-    found = []
+    found: list[list[Path]] = []
     for stage, folder in STAGE_DIRS.items():
-        named = (result.get("stages", {}).get(stage) or {}).get("best_checkpoint")
-        candidates = [Path(named)] if named else []
-        if named:
-            candidates.append(run_dir / folder / "checkpoints" / Path(named).name)
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            raise RunDirError(f"{run_dir}: the {stage} checkpoint is missing (tried {candidates})")
-        found.append(path)
+        summary = result.get("stages", {}).get(stage) or {}
+        members = summary.get("members") or [summary]
+        paths = []
+        for index, member in enumerate(members):
+            named = member.get("best_checkpoint")
+            sub = run_dir / (f"member{index}" if len(members) > 1 else "") / folder
+            candidates = [Path(named), sub / "checkpoints" / Path(named).name] if named else []
+            path = next((p for p in candidates if p.is_file()), None)
+            if path is None:
+                raise RunDirError(
+                    f"{run_dir}: the {stage} checkpoint is missing (tried {candidates})"
+                )
+            paths.append(path)
+        found.append(paths)
     thresholds = {k: float(v) for k, v in (result.get("thresholds") or {}).items()}
     return found[0], found[1], thresholds
+
+
+def cascade_checkpoints(run_dir: str | Path) -> tuple[Path, Path, dict[str, float]]:
+    """(stage-1 ckpt, stage-2 ckpt, {t1, t2}) of a finished cascade run dir (an ensemble run's
+    first member; ``cascade_members`` gives them all)."""
+    first, second, thresholds = cascade_members(run_dir)
+    return first[0], second[0], thresholds
+
+
+def folder_members(folder: Path, saved: dict[str, Any]) -> tuple[list[Path], list[Path]]:
+    """The member checkpoints a model folder's thresholds.json lists under ``members`` (an
+    ensemble written by ``evaluate --export``); ([], []) for a single cascade. Names are plain
+    file names inside the folder: anything else is refused."""
+    members = saved.get("members")
+    if not members:
+        return [], []
+    out: list[list[Path]] = []
+    for key in ("stage1", "stage2"):
+        names = members.get(key) if isinstance(members, dict) else None
+        if not isinstance(names, list) or not names:
+            raise CheckpointError(
+                f"{folder / THRESHOLDS_FILE}: members.{key} must be a list of checkpoint names"
+            )
+        paths = []
+        for name in names:
+            if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+                raise CheckpointError(
+                    f"{folder / THRESHOLDS_FILE}: members.{key} holds {name!r}; expected a file "
+                    "name inside the model folder"
+                )
+            if not (folder / name).is_file():
+                raise CheckpointError(f"checkpoint not found: {folder / name} (members.{key})")
+            paths.append(folder / name)
+        out.append(paths)
+    return out[0], out[1]
 
 
 def latest_run(log_dir: str | Path | None = None, task: str = "cascade") -> Path:
@@ -148,8 +190,10 @@ def cascade_source(
     if named and stage1 is None and run is None and not shipped.is_dir():
         raise CheckpointError(f"model folder not found: {shipped} ({named})")
     if run is not None:
-        first, second, thresholds = cascade_checkpoints(run)
-        source = CascadeSource(first, second, thresholds, "metrics.json", run_dir=Path(run))
+        firsts, seconds, thresholds = cascade_members(run)
+        if not members1:
+            members1, members2 = firsts, seconds
+        source = CascadeSource(firsts[0], seconds[0], thresholds, "metrics.json", run_dir=Path(run))
     else:
         first = Path(stage1) if stage1 is not None else shipped / STAGE_FILES[0]
         second = Path(stage2) if stage2 is not None else shipped / STAGE_FILES[1]
@@ -171,6 +215,8 @@ def cascade_source(
             calibration=dict(saved.get("calibration") or {}),
             folder=shipped if stage1 is None else None,
         )
+        if stage1 is None:
+            members1, members2 = folder_members(shipped, saved)
     for key, value in (("t1", t1), ("t2", t2)):
         if value is not None:
             source.thresholds[key] = value

@@ -243,7 +243,9 @@ def load_service(args: argparse.Namespace) -> LabelService:
     labeller = Labeller.from_checkpoints(
         source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
     )
-    return LabelService(labeller, source, model_id(source.stage1, source.stage2))
+    return LabelService(
+        labeller, source, model_id(source.stage1_checkpoints, source.stage2_checkpoints)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,6 +45,7 @@ from xray_lightning.exits import (
 from xray_lightning.loggers import RunTensorBoardLogger
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
+from xray_lightning.modules.ensemble import stage_of
 from xray_lightning.runinfo import STAGE_DIRS, RunRecord, finished_ok, read_metrics
 from xray_lightning.runlock import RunLock
 
@@ -196,46 +197,90 @@ def stage_config(cfg: DictConfig, stage: str, run_dir: Path) -> DictConfig:
     return stage_cfg
 
 
+def member_config(cfg: DictConfig, member: int, members: int) -> tuple[DictConfig, Path]:
+    """Member ``member`` of an ensemble run: seed ``seed + member``, folder ``member<k>``
+    (a single cascade, ``members`` 1, keeps the config and the run dir as they are)."""
+    run_dir = Path(cfg.paths.output_dir)
+    if members == 1:
+        return cfg, run_dir
+    member_cfg = copy.deepcopy(cfg)
+    with open_dict(member_cfg):
+        member_cfg.seed = int(cfg.seed) + member
+    return member_cfg, run_dir / f"member{member}"
+
+
 def train_cascade(cfg: DictConfig) -> dict[str, Any]:
-    """Stage 1, stage 2, then the cascade's 3-class evaluation, all under one run dir."""
+    """Stage 1, stage 2, then the cascade's 3-class evaluation, all under one run dir.
+
+    ``task.members`` K > 1 trains K cascades (seeds ``seed``..``seed+K-1``, in ``member<k>/``)
+    and evaluates their ensemble: per stage, the members' probabilities averaged.
+    """
     run_dir = Path(cfg.paths.output_dir)
     result = base_result(cfg)
     result.update(run_dir=str(run_dir), stages={})
-    modules = {}
+    stages = list(cfg.task.stages)
+    members = int(cfg.task.get("members") or 1)
+    fits = []  # (member, stage index, that fit's config), in training order
+    for member in range(members):
+        member_cfg, member_dir = member_config(cfg, member, members)
+        fits += [
+            (member, index, stage_config(member_cfg, stage, member_dir))
+            for index, stage in enumerate(stages)
+        ]
+    trained: dict[str, list[Any]] = {stage: [] for stage in stages}
+    counts: dict[str, int] = {}
     with RunRecord(run_dir, result) as record:
-        result["hardware"] = hardware = resolve_hardware(cfg)  # once for both stages
-        stages = list(cfg.task.stages)
-        for index, stage in enumerate(stages):
-            stage_cfg = stage_config(cfg, stage, run_dir)
-            plan = JobPlan(stage=index + 1, stages=len(stages), name=stage)
-            later = partial(later_stage_images, cfg, run_dir, stages[index + 1 :])
+        result["hardware"] = hardware = resolve_hardware(cfg)  # once for every fit
+        for position, (member, index, stage_cfg) in enumerate(fits):
+            stage = stages[index]
+            plan = JobPlan(
+                stage=index + 1,
+                stages=len(stages),
+                name=stage,
+                member=member + 1,
+                members=members,
+            )
+            later = partial(later_fit_images, counts, [f[2] for f in fits[position + 1 :]])
             stage_result, module = fit_stage(stage_cfg, hardware, plan, later)
-            result["stages"][stage] = summary_of(stage_result)
+            summary = summary_of(stage_result)
+            if members == 1:
+                result["stages"][stage] = summary
+            else:
+                entry = result["stages"].setdefault(stage, {**summary, "members": []})
+                entry["members"].append(summary | {"seed": int(stage_cfg.seed)})
             record.began = True  # a stage ran: this record replaces an earlier one
             if stage_result["status"] != "ok":
-                result.update(status="failed", reason=f"{stage}: {stage_result['reason']}")
+                where = f"member {member}, {stage}" if members > 1 else stage
+                result.update(status="failed", reason=f"{where}: {stage_result['reason']}")
                 return result
-            modules[stage] = module
+            trained[stage].append(module)
         leave_process_group()  # DDP ends with training: rank zero evaluates the cascade, unsharded
         if is_global_zero():
             result.update(
-                evaluate_cascade(cfg, modules["normal_vs_infected"], modules["covid_vs_noncovid"])
+                evaluate_cascade(cfg, trained["normal_vs_infected"], trained["covid_vs_noncovid"])
             )
         result["status"] = "ok"
     return result
 
 
-def later_stage_images(
-    cfg: DictConfig, run_dir: Path, later: list[str], summary: dict[str, Any]
+def later_fit_images(
+    counts: dict[str, int], later: list[DictConfig], summary: dict[str, Any]
 ) -> int:
-    """Training images x epochs of the cascade stages after this one, from this stage's data
-    summary: stage 2 trains on the infected images of the same train split."""
+    """Training images x epochs of the fits after this one (the ETA of the whole job).
+
+    ``counts`` (train images per stage) is filled from the first stage-1 data summary: stage 2
+    trains on the infected images of the same train split.
+    """
     train = summary.get("train", {})
-    infected = sum(count for name, count in train.items() if name != "normal")
+    if "normal" in train and not counts:
+        counts["normal_vs_infected"] = sum(train.values())
+        counts["covid_vs_noncovid"] = sum(n for name, n in train.items() if name != "normal")
+    elif not counts:  # a stage-2-only job: its own images are all it knows
+        counts["covid_vs_noncovid"] = sum(train.values())
     images = 0
-    for stage in later:
-        epochs = stage_config(cfg, stage, run_dir).trainer.get("max_epochs") or 1
-        images += infected * max(1, int(epochs))
+    for stage_cfg in later:
+        epochs = stage_cfg.trainer.get("max_epochs") or 1
+        images += counts.get(str(stage_cfg.task.stage), 0) * max(1, int(epochs))
     return images
 
 
@@ -252,7 +297,7 @@ def summary_of(stage_result: dict[str, Any]) -> dict[str, Any]:
     return {key: stage_result.get(key) for key in keys}
 
 
-def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any]:
+def evaluate_cascade(cfg: DictConfig, stage1: list[Any], stage2: list[Any]) -> dict[str, Any]:
     """3-class metrics of the cascade on val, test and showcase, at each operating point.
 
     accuracy-first is the configured ``task.cascade.t1``/``t2``. With ``task.cascade.target_recall``
@@ -268,7 +313,8 @@ def evaluate_cascade(cfg: DictConfig, stage1: Any, stage2: Any) -> dict[str, Any
     splits = ("val", "test", "showcase")
     datamodule = build_datamodule(cfg, stage="three_class")
     configured = (float(cfg.task.cascade.t1), float(cfg.task.cascade.t2))
-    cascade = CascadeModule(stage1.cpu().float(), stage2.cpu().float(), *configured).eval()
+    first, second = (stage_of([m.cpu().float() for m in members]) for members in (stage1, stage2))
+    cascade = CascadeModule(first, second, *configured).eval()
     probs = {split: split_predictions(cascade, datamodule, split) for split in splits}
     probs = {split: p for split, p in probs.items() if len(p.labels)}
     points = operating_points(probs, configured, cfg.task.cascade.get("target_recall"))

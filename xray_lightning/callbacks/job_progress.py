@@ -20,11 +20,14 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 
 @dataclass
 class JobPlan:
-    """Where this fit sits in the job: stage ``stage`` of ``stages``, and the work after it."""
+    """Where this fit sits in the job: stage ``stage`` of ``stages`` (of ensemble member
+    ``member`` of ``members``), and the work after it."""
 
     stage: int = 1
     stages: int = 1
     name: str = ""
+    member: int = 1
+    members: int = 1
     later_images: int = 0  # training images x epochs of the stages after this one
 
 
@@ -72,9 +75,11 @@ class JobClock:
     def label(self, trainer: pl.Trainer) -> str:
         epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
         epoch = f"epoch {trainer.current_epoch + 1}/{epochs}"
-        if self.plan.stages > 1:
-            return f"stage {self.plan.stage}/{self.plan.stages} {self.plan.name} · {epoch}"
-        return f"{self.plan.name} · {epoch}" if self.plan.name else epoch
+        plan = self.plan
+        where = f"member {plan.member}/{plan.members} · " if plan.members > 1 else ""
+        if plan.stages > 1:
+            return f"{where}stage {plan.stage}/{plan.stages} {plan.name} · {epoch}"
+        return f"{where}{plan.name} · {epoch}" if plan.name else f"{where}{epoch}"
 
 
 class JobProgressBar(TQDMProgressBar):

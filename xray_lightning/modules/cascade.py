@@ -24,6 +24,7 @@ from xray_lightning.errors import CheckpointError
 from xray_lightning.models.fusion import fold_batchnorm
 from xray_lightning.modules.binary import BinaryClassifier
 from xray_lightning.modules.checkpoints import load_classifier
+from xray_lightning.modules.ensemble import ClassifierEnsemble, stage_of
 from xray_lightning.modules.metrics import binary_metrics, confusion_matrix, multiclass_metrics
 
 __all__ = [
@@ -48,8 +49,8 @@ class CascadeModule(pl.LightningModule):
 
     def __init__(
         self,
-        stage1: BinaryClassifier,
-        stage2: BinaryClassifier,
+        stage1: BinaryClassifier | ClassifierEnsemble,
+        stage2: BinaryClassifier | ClassifierEnsemble,
         t1: float = 0.5,
         t2: float = 0.5,
         eval_splits: Sequence[str] = ("test",),
@@ -77,27 +78,35 @@ class CascadeModule(pl.LightningModule):
     @classmethod
     def from_checkpoints(
         cls,
-        stage1_ckpt: str | Path,
-        stage2_ckpt: str | Path,
+        stage1_ckpt: str | Path | Sequence[str | Path],
+        stage2_ckpt: str | Path | Sequence[str | Path],
         t1: float | None = None,
         t2: float | None = None,
         eval_splits: Sequence[str] = ("test",),
         fold_bn: bool = False,
     ) -> CascadeModule:
-        """Rebuild a trained cascade from its two stage checkpoints, without retraining.
+        """Rebuild a trained cascade from its stage checkpoints, without retraining.
 
-        Thresholds default to each stage's own decision threshold. ``fold_bn`` folds BatchNorm
-        into the convolutions (``models.fusion``): faster labelling, frozen weights.
+        A list of checkpoints for a stage makes it an ensemble of them (``ClassifierEnsemble``:
+        probabilities averaged). Thresholds default to each stage's own decision threshold (the
+        first member's). ``fold_bn`` folds BatchNorm into the convolutions (``models.fusion``):
+        faster labelling, frozen weights.
         """
-        stage1 = load_classifier(stage1_ckpt, expected_stage="normal_vs_infected")
-        stage2 = load_classifier(stage2_ckpt, expected_stage="covid_vs_noncovid")
+        stages = []
+        for paths, expected in (
+            (stage1_ckpt, "normal_vs_infected"),
+            (stage2_ckpt, "covid_vs_noncovid"),
+        ):
+            paths = [paths] if isinstance(paths, str | Path) else list(paths)
+            members = [load_classifier(path, expected_stage=expected) for path in paths]
+            if fold_bn:
+                for member in members:
+                    fold_batchnorm(member.net)
+            stages.append(stage_of(members))
+        stage1, stage2 = stages
         t1 = stage1.hparams.threshold if t1 is None else t1
         t2 = stage2.hparams.threshold if t2 is None else t2
-        cascade = cls(stage1, stage2, t1=t1, t2=t2, eval_splits=eval_splits).eval()
-        if fold_bn:
-            fold_batchnorm(cascade.stage1.net)
-            fold_batchnorm(cascade.stage2.net)
-        return cascade
+        return cls(stage1, stage2, t1=t1, t2=t2, eval_splits=eval_splits).eval()
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,0 +1,116 @@
+"""Ensemble cascades: ``task.members`` trains K cascades and evaluates their average; the run,
+its export and ``CascadeModule.from_checkpoints([...], [...])`` give the same probabilities."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from hydra_utils import compose_train
+
+from xray_lightning import evaluate, runs
+from xray_lightning.errors import CheckpointError
+from xray_lightning.labeller import Labeller
+from xray_lightning.modules.cascade import CascadeModule
+from xray_lightning.settings import ConfigError
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from xray_lightning.train import run
+
+    run_dir = tmp_path_factory.mktemp("ensemble") / "run"
+    cfg = compose_train(
+        synthetic_root,
+        run_dir,
+        ["task=cascade", "task.members=2", "net=cnn_bn", "trainer.max_epochs=1", "seed=5"],
+        fast=False,
+    )
+    result = run(cfg)
+    assert result["status"] == "ok", result["reason"]
+    return run_dir
+
+
+def test_members_are_trained_with_their_own_seeds_and_folders(ensemble_run: Path) -> None:
+    result = json.loads((ensemble_run / "metrics.json").read_text())
+    for stage, folder in (("normal_vs_infected", "stage1"), ("covid_vs_noncovid", "stage2")):
+        members = result["stages"][stage]["members"]
+        assert [m["seed"] for m in members] == [5, 6]
+        for k, member in enumerate(members):
+            assert Path(member["best_checkpoint"]).is_relative_to(
+                ensemble_run / f"member{k}" / folder
+            )
+    stage1, stage2, _ = runs.cascade_members(ensemble_run)
+    assert len(stage1) == len(stage2) == 2 and stage1[0] != stage1[1]
+
+
+def test_the_ensemble_averages_its_members(ensemble_run: Path) -> None:
+    stage1, stage2, thresholds = runs.cascade_members(ensemble_run)
+    ensemble = CascadeModule.from_checkpoints(stage1, stage2, **thresholds)
+    singles = [
+        CascadeModule.from_checkpoints(a, b, **thresholds)
+        for a, b in zip(stage1, stage2, strict=True)
+    ]
+    images = torch.randn(6, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    got = ensemble.predict_proba(images)
+    parts = [single.predict_proba(images) for single in singles]
+    for stage in range(2):
+        expected = (parts[0][stage] + parts[1][stage]) / 2
+        torch.testing.assert_close(got[stage], expected)
+    assert not torch.allclose(parts[0][0], parts[1][0])  # two seeds, two different members
+
+
+def test_evaluate_re_measures_the_ensemble_run_as_recorded(
+    ensemble_run: Path, synthetic_root: Path
+) -> None:
+    args = evaluate.build_parser().parse_args(
+        ["--run", str(ensemble_run), "--data-root", str(synthetic_root)]
+    )
+    result = evaluate.evaluate(args)
+    assert len(result["stage1"].split(", ")) == 2
+    assert result["recorded_max_abs_diff"] < 1e-4
+
+
+def test_an_exported_ensemble_loads_as_the_same_cascade(
+    ensemble_run: Path, synthetic_root: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    written = evaluate.export_cascade(ensemble_run, folder)
+    assert {"stage1", "stage1.m1", "stage2", "stage2.m1"} <= set(written)
+    saved = json.loads((folder / "thresholds.json").read_text())
+    assert saved["members"] == {
+        "stage1": ["stage1.ckpt", "stage1.m1.ckpt"],
+        "stage2": ["stage2.ckpt", "stage2.m1.ckpt"],
+    }
+    source = runs.cascade_source(model=folder)
+    assert source.is_ensemble and len(source.stage1_checkpoints) == 2
+    labeller = Labeller.from_checkpoints(
+        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+    )
+    stage1, stage2, thresholds = runs.cascade_members(ensemble_run)
+    module = CascadeModule.from_checkpoints(stage1, stage2, **thresholds)
+    images = torch.randn(4, 1, 64, 64, generator=torch.Generator().manual_seed(1))
+    for a, b in zip(labeller.predict_proba(images), module.predict_proba(images), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_a_hostile_members_list_is_refused(ensemble_run: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    evaluate.export_cascade(ensemble_run, folder)
+    shutil.copy(folder / "stage1.ckpt", tmp_path / "outside.ckpt")
+    saved = json.loads((folder / "thresholds.json").read_text())
+    saved["members"]["stage1"] = ["stage1.ckpt", "../outside.ckpt"]
+    (folder / "thresholds.json").write_text(json.dumps(saved))
+    with pytest.raises(CheckpointError, match=r"members\.stage1 holds '\.\./outside\.ckpt'"):
+        runs.cascade_source(model=folder)
+
+
+def test_members_must_be_a_positive_integer(synthetic_root: Path, tmp_path: Path) -> None:
+    from xray_lightning.config_check import check_config
+
+    cfg = compose_train(synthetic_root, tmp_path, ["task=cascade", "task.members=0"])
+    with pytest.raises(ConfigError, match="task.members must be a positive integer"):
+        check_config(cfg)
