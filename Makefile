@@ -113,8 +113,8 @@ predict: $(STAMP)  ## classify images/folders with the shipped model: PATHS="img
 bench: $(STAMP)  ## training/inference speed, our path vs a naive PIL + plain fp32 loop (cnn, fast), with the CPU, its ISA and the precision chosen; ARGS="--models cnn fast cnn_bn ..."
 	$(PY) -m xray_lightning.bench.train $(ARGS)
 
-evaluate: $(STAMP)  ## re-measure the shipped cascade (experiments/best) on test and val; RUN=<cascade run dir>, ARGS="--json"
-	$(PY) -m xray_lightning.evaluate $(if $(RUN),--run $(RUN),) $(ARGS)
+evaluate: $(STAMP)  ## re-measure the shipped cascade (experiments/best) on test and val: an inductive and an adapted block; RUN=<cascade run dir>, ARGS="--json"
+	$(PY) -m xray_lightning.evaluate --adapt $(if $(RUN),--run $(RUN),) $(ARGS)
 
 clean:  ## remove caches (not logs, not the venv)
 	rm -rf .pytest_cache .ruff_cache
