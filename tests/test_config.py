@@ -42,3 +42,13 @@ def test_defaults_are_the_report_pipeline() -> None:
 def test_every_group_has_options() -> None:
     for group in GROUPS:
         assert options(group), f"conf/{group} has no options"
+
+
+def test_the_ensemble_experiment_is_five_main_jobs() -> None:
+    """experiment=ensemble: the main job's recipe, five members; nothing else differs."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        fast = compose("train", overrides=["experiment=fast"])
+        ensemble = compose("train", overrides=["experiment=ensemble"])
+    assert fast.task.members == 1 and ensemble.task.members == 5
+    ensemble.task.members = 1
+    assert ensemble == fast
