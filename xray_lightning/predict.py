@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--adapt",
         action="store_true",
         help="declared site adaptation: re-estimate BatchNorm statistics on the images given "
-        "(at least 64, all from one site) before labelling them; transductive, opt-in",
+        "(at least 64, all from one site, a mixed sample as it comes: never a folder sorted by "
+        "class, which makes labels much worse) before labelling them; transductive, opt-in",
     )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
@@ -281,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             used = adapt_to_files(cascade, files)
             print(
                 f"adapted: BatchNorm re-estimated on these {used} images (transductive; "
-                "the labels below are not the inductive model's)",
+                "the labels below are not the inductive model's; they assume the images are a "
+                "mixed sample from one site, not a folder sorted by class)",
                 file=sys.stderr,
             )
     except (XrayLightningError, ValueError) as error:
