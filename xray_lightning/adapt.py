@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from xray_lightning.errors import XrayLightningError
+from xray_lightning.labeller import stage_nets
 from xray_lightning.models.fusion import fold_batchnorm
 
 # Chosen on val under synthetic site shifts (experiments/adaptation/README.md): with 16 or 32
@@ -35,12 +36,6 @@ class AdaptError(XrayLightningError):
 
 def batchnorms(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
-def stage_nets(stage: Any) -> list[nn.Module]:
-    """The networks of one cascade stage: one, or every member's of an ensemble."""
-    members = getattr(stage, "members", None)
-    return [member.net for member in members] if members is not None else [stage.net]
 
 
 @torch.no_grad()

@@ -141,17 +141,20 @@ def adapted_report(
 ) -> dict[str, Any]:
     """The *adapted* block: per split, a fresh copy of the cascade whose BatchNorm statistics are
     re-estimated on that split's own images (labels unread), then measured as the inductive one."""
+    import copy
+
     import torch
 
     from xray_lightning import adapt
     from xray_lightning.modules.cascade import CascadeModule
     from xray_lightning.operating_point import cascade_metrics
 
+    unadapted = CascadeModule.from_checkpoints(  # BatchNorm kept, to be re-estimated per split
+        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+    ).float()
     probs, used = {}, {}
     for split in splits:
-        cascade = CascadeModule.from_checkpoints(
-            source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
-        ).float()
+        cascade = copy.deepcopy(unadapted)
         inputs = torch.cat(
             [
                 datamodule.transform_batch(batch, train=False)[0]

@@ -93,6 +93,14 @@ class StageEnsemble:
     predict_proba = proba
 
 
+def stage_nets(stage: Any) -> list[nn.Module]:
+    """The networks of one cascade stage: its own, or every member's of an ensemble (a
+    ``StageNet``/``StageEnsemble`` here, a ``BinaryClassifier``/``ClassifierEnsemble`` in
+    ``CascadeModule``: all have ``net``, ensembles ``members``)."""
+    members = getattr(stage, "members", None)
+    return [member.net for member in members] if members is not None else [stage.net]
+
+
 def load_stages(
     paths: str | Path | Sequence[str | Path], expected_stage: str, fold_bn: bool = True
 ) -> StageNet | StageEnsemble:
@@ -157,5 +165,5 @@ class Labeller:
 
     def parameters(self) -> Iterator[torch.nn.Parameter]:
         for stage in (self.stage1, self.stage2):
-            for member in getattr(stage, "members", [stage]):
-                yield from member.net.parameters()
+            for net in stage_nets(stage):
+                yield from net.parameters()

@@ -25,7 +25,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -85,25 +85,28 @@ def load_cascade(args: argparse.Namespace) -> tuple[Labeller, CascadeSource]:
     return labeller, source
 
 
-def adapt_to_files(labeller: Labeller, files: Sequence[Path | tuple[Path, str]]) -> int:
+def adapt_to_files(
+    labeller: Labeller, files: Sequence[Path | tuple[Path, str]]
+) -> dict[Path, torch.Tensor]:
     """``--adapt``: re-estimate the (unfolded) cascade's BatchNorm statistics on the decodable
-    images among ``files`` (``adapt.adapt_cascade``); returns how many it used. Fewer than
-    ``adapt.MIN_IMAGES`` is an ``AdaptError``."""
+    images among ``files`` (``adapt.adapt_cascade``); returns those decoded images by path, for
+    ``predict_files`` to label without decoding them again. Fewer than ``adapt.MIN_IMAGES`` is an
+    ``AdaptError``."""
     from xray_lightning import adapt
 
     side = int(labeller.preprocess["image_size"])
-    images = []
+    decoded = {}
     for path in files:
         if isinstance(path, tuple):
             continue
         try:
-            images.append(load_image(path, side, expect_size=None, expect_mode=None))
+            decoded[path] = load_image(path, side, expect_size=None, expect_mode=None)
         except BadImageError:
             continue  # reported as an error row when labelled
-    adapt.check_enough(len(images), what="readable images")
-    inputs = prepare_batch(torch.stack(images), labeller.preprocess)
+    adapt.check_enough(len(decoded), what="readable images")
+    inputs = prepare_batch(torch.stack(list(decoded.values())), labeller.preprocess)
     adapt.adapt_cascade(labeller, inputs)
-    return len(images)
+    return decoded
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | tuple[Path, str]]:
@@ -162,8 +165,10 @@ def predict_files(
     batch_size: int = 128,
     on_batch: Callable[..., None] | None = None,
     calibration: Calibration | None = None,
+    decoded: Mapping[Path, torch.Tensor] | None = None,
 ) -> Iterator[Row]:
-    """Rows in the order of ``files``: decoded as in training, batched through the cascade.
+    """Rows in the order of ``files``: decoded as in training (or taken from ``decoded``, images
+    already decoded the same way), batched through the cascade.
     ``on_batch(paths, raw, inputs, p_infected, p_covid, labels, shown, refer)`` sees each batch
     of good images (``cards.CardWriter``). With ``calibration`` the probabilities are the
     calibrated ones and ``refer`` is set (decisions are the same either way: calibration is
@@ -184,7 +189,10 @@ def predict_files(
                 rows.append(Row(str(path[0]), None, None, None, path[1]))
                 continue
             try:
-                images.append(load_image(path, side, expect_size=None, expect_mode=None))
+                image = (decoded or {}).get(path)
+                if image is None:
+                    image = load_image(path, side, expect_size=None, expect_mode=None)
+                images.append(image)
                 good_paths.append(path)
                 rows.append(None)
             except BadImageError as error:
@@ -278,10 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no files found under {', '.join(map(str, args.paths))}")
     try:
         cascade, source = load_cascade(args)
-        if args.adapt:
-            used = adapt_to_files(cascade, files)
+        decoded = adapt_to_files(cascade, files) if args.adapt else None
+        if decoded is not None:
             print(
-                f"adapted: BatchNorm re-estimated on these {used} images (transductive; "
+                f"adapted: BatchNorm re-estimated on these {len(decoded)} images (transductive; "
                 "the labels below are not the inductive model's; they assume the images are a "
                 "mixed sample from one site, not a folder sorted by class)",
                 file=sys.stderr,
@@ -302,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif not args.json:
         print("\t".join(COLUMNS))
     calibration = Calibration.from_saved(source.calibration)
-    for row in predict_files(cascade, files, args.batch_size, on_batch, calibration):
+    for row in predict_files(cascade, files, args.batch_size, on_batch, calibration, decoded):
         failed += row.error is not None
         if table is not None:
             table.writerow(row.cells(missing=""))

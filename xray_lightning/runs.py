@@ -190,10 +190,10 @@ def cascade_source(
     if named and stage1 is None and run is None and not shipped.is_dir():
         raise CheckpointError(f"model folder not found: {shipped} ({named})")
     if run is not None:
-        firsts, seconds, thresholds = cascade_members(run)
-        if not members1:
-            members1, members2 = firsts, seconds
-        source = CascadeSource(firsts[0], seconds[0], thresholds, "metrics.json", run_dir=Path(run))
+        members1, members2, thresholds = cascade_members(run)
+        source = CascadeSource(
+            members1[0], members2[0], thresholds, "metrics.json", run_dir=Path(run)
+        )
     else:
         first = Path(stage1) if stage1 is not None else shipped / STAGE_FILES[0]
         second = Path(stage2) if stage2 is not None else shipped / STAGE_FILES[1]

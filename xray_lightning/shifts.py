@@ -75,17 +75,6 @@ def gamma(exponent: float) -> Shift:
     return shift
 
 
-def contrast(factor: float) -> Shift:
-    """Contrast about each image's mean grey level."""
-
-    def shift(images: torch.Tensor) -> torch.Tensor:
-        x, shape = _as_float(images)
-        mean = x.mean(dim=(-2, -1), keepdim=True)
-        return _to_u8((x - mean).mul_(factor).add_(mean), shape)
-
-    return shift
-
-
 def downup(factor: float) -> Shift:
     """Saved at a lower resolution and resized back: ``factor`` of the side, then the side."""
 

@@ -37,10 +37,6 @@ class ClassifierEnsemble(nn.Module):
         return self.members[0].hparams
 
     @property
-    def nets(self) -> list[nn.Module]:
-        return [member.net for member in self.members]
-
-    @property
     def net(self) -> nn.Module:
         """The first member's network (Grad-CAM explains one network)."""
         return self.members[0].net
