@@ -214,6 +214,32 @@ def test_blur_augmentation_smooths_each_image_by_its_own_amount() -> None:
         validate_augmentation({"blur": -1.0})
 
 
+def test_site_augmentation_redelivers_the_chosen_share_of_images() -> None:
+    g = torch.Generator().manual_seed(0)
+    base = torch.randint(0, 256, (1, 1, 8, 8), generator=g, dtype=torch.uint8)
+    x = torch.nn.functional.interpolate(base.float(), size=48, mode="bilinear").to(torch.uint8)
+    x = x.repeat(64, 1, 1, 1)  # smooth images: every kind of shift changes them
+    original = x.clone()
+    zero = {k: 0.0 for k in ("rotation", "scale", "translate", "brightness", "contrast")}
+    plain = checked_augment(x, zero, torch.Generator().manual_seed(3))
+    shifted = checked_augment(x, {**zero, "site": 1.0}, torch.Generator().manual_seed(3))
+    assert torch.equal(x, original)  # the caller's images are never written
+    changed = (shifted != plain).flatten(1).any(dim=1)
+    assert bool(changed.all())  # site 1: every image re-delivered
+    half = checked_augment(x, {**zero, "site": 0.5}, torch.Generator().manual_seed(3))
+    share = float((half != plain).flatten(1).any(dim=1).float().mean())
+    assert 0.25 < share < 0.75
+    again = checked_augment(x, {**zero, "site": 0.5}, torch.Generator().manual_seed(3))
+    assert torch.equal(half, again)  # a seed keeps its images
+    unit = x.float() / 255
+    plain_float = checked_augment(unit, zero, torch.Generator().manual_seed(3))
+    as_float = checked_augment(unit, {**zero, "site": 0.5}, torch.Generator().manual_seed(3))
+    kept = ~(as_float != plain_float).flatten(1).any(dim=1)
+    assert torch.equal(kept, ~(half != plain).flatten(1).any(dim=1))  # the same images chosen
+    with pytest.raises(ValueError, match="site"):
+        validate_augmentation({"site": 1.5})
+
+
 def test_plain_torch_resize_and_equalize_match_torchvision() -> None:
     from torchvision.transforms.v2 import functional as tvf
 

@@ -199,6 +199,31 @@ def test_bf16_logits_give_a_float32_loss():
     torch.testing.assert_close(loss, loss_fn(z.bfloat16().float(), y))
 
 
+def test_bce_label_smoothing_trains_towards_softened_targets():
+    loss_fn = BCELoss(label_smoothing=0.1)
+    z, y = _batch(loss_fn)
+    ref = nn.BCEWithLogitsLoss()(z[:, 0], y.float() * 0.9 + 0.05)
+    torch.testing.assert_close(loss_fn(z, y), ref)
+    # the minimum is no longer at an infinite logit: a sure, right logit now costs more than 0.95's
+    sure, softened = torch.tensor([[12.0]]), torch.tensor([[torch.logit(torch.tensor(0.95))]])
+    one = torch.ones(1, dtype=torch.long)
+    assert loss_fn(sure, one) > loss_fn(softened, one)
+    assert BCELoss()(sure, one) < BCELoss()(softened, one)
+    multi = BCELoss(num_classes=3, label_smoothing=0.3)
+    z, y = _batch(multi)
+    target = F.one_hot(y, 3).float() * 0.7 + 0.1
+    torch.testing.assert_close(multi(z, y), nn.BCEWithLogitsLoss()(z, target))
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_cross_entropy_label_smoothing_is_torchs(num_classes):
+    loss_fn = CrossEntropyLoss(num_classes=num_classes, label_smoothing=0.2)
+    z, y = _batch(loss_fn)
+    ref = nn.CrossEntropyLoss(label_smoothing=0.2)(z, y)
+    torch.testing.assert_close(loss_fn(z, y), ref)
+    assert not torch.allclose(loss_fn(z, y), CrossEntropyLoss(num_classes=num_classes)(z, y))
+
+
 # ---- bad parameters and inputs -------------------------------------------------------------
 
 
@@ -217,6 +242,9 @@ def test_bf16_logits_give_a_float32_loss():
         (lambda: BCELoss(pos_weight=2.0, class_weights=[1.0, 2.0]), "pos_weight"),
         (lambda: HingeLoss(margin=0.0), "margin"),
         (lambda: SquaredHingeLoss(margin=float("inf")), "margin"),
+        (lambda: BCELoss(label_smoothing=0.5), "label_smoothing"),
+        (lambda: CrossEntropyLoss(label_smoothing=-0.1), "label_smoothing"),
+        (lambda: BCELoss(label_smoothing="a lot"), "label_smoothing"),
     ],
 )
 def test_bad_loss_parameters_raise_value_error_naming_them(build, param):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xray_lightning.settings import check, positive
+from xray_lightning.settings import check, number, positive
 
 
 class LossConfigError(ValueError):
@@ -35,6 +35,22 @@ class LossInputError(ValueError):
 
 def _positive_number(owner: str, name: str, value: object) -> float:
     return check(positive(), value, f"{owner}: {name}", LossConfigError)
+
+
+def _smoothing(owner: str, value: object) -> float:
+    return check(number(0.0, 0.5), value, f"{owner}: label_smoothing", LossConfigError)
+
+
+def smoothed(one_hot: torch.Tensor, amount: float) -> torch.Tensor:
+    """Targets pulled towards 1/2 (binary) or 1/C: ``(1 - amount) t + amount / C``.
+
+    Against overconfidence under shift: a network rewarded for a 0.95 instead of a 1.0 has
+    less reason to push its logits far along whatever shortcut separates the training classes.
+    """
+    if not amount:
+        return one_hot
+    classes = 2 if one_hot.ndim == 1 else one_hot.shape[1]
+    return one_hot * (1.0 - amount) + amount / classes
 
 
 def _class_weights(owner: str, num_classes: int, values: object) -> torch.Tensor:
@@ -135,8 +151,9 @@ class BCELoss(ClassificationLoss):
     """Binary cross-entropy with logits; multiclass: one-vs-rest on one-hot targets.
 
     ``pos_weight`` multiplies the positive term (class 1 when binary, every class's own
-    column when multiclass), as in ``torch.nn.BCEWithLogitsLoss``. Multiclass probabilities
-    are the per-class sigmoids normalised to sum to 1.
+    column when multiclass), as in ``torch.nn.BCEWithLogitsLoss``. ``label_smoothing`` (in
+    [0, 0.5)) trains towards ``smoothed`` targets. Multiclass probabilities are the per-class
+    sigmoids normalised to sum to 1.
     """
 
     def __init__(
@@ -144,8 +161,10 @@ class BCELoss(ClassificationLoss):
         num_classes: int = 2,
         class_weights: Sequence[float] | None = None,
         pos_weight: float | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(num_classes, class_weights)
+        self.label_smoothing = _smoothing(type(self).__name__, label_smoothing)
         if pos_weight is not None:
             pos_weight = _positive_number(type(self).__name__, "pos_weight", pos_weight)
             if class_weights is not None:
@@ -160,9 +179,12 @@ class BCELoss(ClassificationLoss):
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.is_binary:
             return F.binary_cross_entropy_with_logits(
-                logits[:, 0], targets.float(), pos_weight=self.pos_weight, reduction="none"
+                logits[:, 0],
+                smoothed(targets.float(), self.label_smoothing),
+                pos_weight=self.pos_weight,
+                reduction="none",
             )
-        one_hot = F.one_hot(targets, self.num_classes).float()
+        one_hot = smoothed(F.one_hot(targets, self.num_classes).float(), self.label_smoothing)
         return F.binary_cross_entropy_with_logits(
             logits, one_hot, pos_weight=self.pos_weight, reduction="none"
         ).mean(dim=1)
@@ -175,12 +197,24 @@ class BCELoss(ClassificationLoss):
 
 
 class CrossEntropyLoss(ClassificationLoss):
-    """Softmax cross-entropy; binary uses two logits (``num_logits == 2``)."""
+    """Softmax cross-entropy; binary uses two logits (``num_logits == 2``). ``label_smoothing``
+    (in [0, 0.5)) is ``torch.nn.functional.cross_entropy``'s."""
 
     binary_logits = 2
 
+    def __init__(
+        self,
+        num_classes: int = 2,
+        class_weights: Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(num_classes, class_weights)
+        self.label_smoothing = _smoothing(type(self).__name__, label_smoothing)
+
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, targets, reduction="none")
+        return F.cross_entropy(
+            logits, targets, reduction="none", label_smoothing=self.label_smoothing
+        )
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         p = torch.softmax(logits.float(), dim=1)

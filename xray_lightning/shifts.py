@@ -114,6 +114,43 @@ def noise(std: float, seed: int = 0) -> Shift:
     return shift
 
 
+# Training-time site augmentation (``data.augmentation.site``): each kind with its strength range,
+# strength drawn uniformly per image. Blur has its own key (``data.augmentation.blur``); gamma and
+# contrast are left out because global histogram equalisation, which every recipe uses, maps an
+# image and any monotone remapping of its grey levels to nearly the same input.
+SITE_AUGMENTATIONS: dict[str, tuple[Callable[[float], Shift], float, float]] = {
+    "sharpen": (sharpen, 0.25, 1.5),
+    "noise": (noise, 2.0, 10.0),
+    "jpeg": (lambda q: jpeg(round(q)), 20.0, 90.0),
+    "downup": (downup, 0.4, 0.9),
+}
+
+
+def site_augment(
+    images: torch.Tensor, probability: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Each uint8 image of [B, 1, H, W], with ``probability``, as one random kind of
+    ``SITE_AUGMENTATIONS`` at a random strength would deliver it; the others unchanged.
+
+    Every draw comes from ``generator`` (CPU), so a seed keeps its images.
+    """
+    b = images.shape[0]
+    chosen = (torch.rand(b, generator=generator) < probability).tolist()
+    kinds = torch.randint(len(SITE_AUGMENTATIONS), (b,), generator=generator).tolist()
+    amounts = torch.rand(b, generator=generator, dtype=torch.float64).tolist()
+    seeds = torch.randint(2**31 - 1, (b,), generator=generator).tolist()
+    if not any(chosen):
+        return images
+    out = images.clone()
+    makers = list(SITE_AUGMENTATIONS.values())
+    for i in (i for i in range(b) if chosen[i]):
+        make, low, high = makers[kinds[i]]
+        strength = low + (high - low) * amounts[i]
+        shift = noise(strength, seeds[i]) if make is noise else make(strength)
+        out[i : i + 1] = shift(images[i : i + 1].cpu()).to(images.device)
+    return out
+
+
 # The declared set (fixed 2026-12-01 before round 3 of experiments/accuracy.md was measured).
 SITE_SHIFTS: dict[str, Shift] = {
     "blur_1.0": blur(1.0),

@@ -57,6 +57,7 @@ class Augmentation:
     hflip: bool = setting(False, flag())
     interpolation: str = setting("bilinear", one_of(*INTERPOLATION_CHOICES))
     blur: float = setting(0.0, number(0.0, 5.0))
+    site: float = setting(0.0, number(0.0, 1.0, high_inclusive=True))
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,8 @@ def augment(
     mean: float | None = None,
     std: float | None = None,
 ) -> torch.Tensor:
-    """Random affine (rotation, scale, translation), hflip, brightness and contrast per image.
+    """Random site shifts (``site``), affine (rotation, scale, translation), hflip, blur,
+    brightness and contrast per image.
 
     ``x`` is uint8 [B,1,H,W] or [B,H,W] (0..255), or float [B,1,H,W] on [0, 1]. Parameters are
     drawn on the CPU from ``generator`` (so they depend only on its seed) and the warp runs on
@@ -199,6 +200,8 @@ def augment(
     once by the DataModule), so nothing is re-checked per batch.
     """
     aug = augmentation
+    if aug["site"]:
+        x = _site_augment(x, aug["site"], generator)
     if x.dtype == torch.uint8:
         x, _ = _as_nchw(x)
         x, unit = x.to(torch.float32, memory_format=torch.contiguous_format), 1.0 / 255.0
@@ -231,6 +234,21 @@ def augment(
         if low:
             flat.add_(low)
     return x.clamp_(low, high)
+
+
+def _site_augment(x: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """``shifts.site_augment`` on uint8 images, or on float ones on [0, 1] via 8-bit grey levels
+    (the precision every image of this dataset is stored in)."""
+    from xray_lightning.shifts import site_augment
+
+    if x.dtype == torch.uint8:
+        return site_augment(_as_nchw(x)[0], probability, generator)
+    u8 = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    shifted = site_augment(u8, probability, generator)
+    changed = (shifted != u8).flatten(1).any(dim=1)  # the other images stay exactly as given
+    out = x.clone()
+    out[changed] = shifted[changed].to(x.dtype).mul_(1.0 / 255.0)
+    return out
 
 
 def blur_per_image(x: torch.Tensor, sigmas: torch.Tensor) -> None:
