@@ -56,6 +56,36 @@ def test_calibration_never_changes_a_decision_and_the_band_meets_its_target() ->
     assert curve[-1][1] >= curve[0][1]  # the surest images are right more often
 
 
+def test_an_ensembles_spread_is_used_only_where_it_refers_fewer_val_images() -> None:
+    val = synthetic_split(seed=3)
+    right = decide(val.p_infected, val.p_covid, 0.5, 0.5) == val.labels
+    margin_only = cal.fit(val, 0.5, 0.5, target_accuracy=0.8)
+    assert margin_only.refer_spread is None  # no spread: a single model
+    noise = torch.rand(len(right), generator=torch.Generator().manual_seed(4)) * 0.01
+    # members that disagree exactly where the cascade is wrong: the spread finds the errors
+    telling = cal.fit(
+        Probabilities(
+            val.p_infected, val.p_covid, val.labels, torch.where(right, 0.0, 0.3) + noise
+        ),
+        0.5,
+        0.5,
+        target_accuracy=0.8,
+    )
+    assert telling.refer_spread is not None
+    spread = torch.where(right, 0.0, 0.3) + noise
+    referred = telling.refer(val.p_infected, val.p_covid, 0.5, 0.5, spread)
+    before = margin_only.refer(val.p_infected, val.p_covid, 0.5, 0.5)
+    assert referred.sum() < before.sum()
+    assert right[~referred].double().mean() >= 0.8
+    # a spread that says nothing about the errors is left out
+    blind = cal.fit(Probabilities(val.p_infected, val.p_covid, val.labels, noise), 0.5, 0.5, 0.8)
+    assert blind.refer_spread is None and blind.refer_margin == margin_only.refer_margin
+    # saved and read back; an older saved calibration (no refer_spread) reads as None
+    assert cal.Calibration.from_saved(telling.to_saved()) == telling
+    old = {k: v for k, v in telling.to_saved().items() if k != "refer_spread"}
+    assert cal.Calibration.from_saved(old).refer_spread is None
+
+
 def test_evaluate_calibrate_saves_into_the_model_folder_and_predict_flags(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

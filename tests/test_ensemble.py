@@ -97,6 +97,57 @@ def test_an_exported_ensemble_loads_as_the_same_cascade(
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+def test_spread_is_the_members_disagreement_at_the_deciding_stages(ensemble_run: Path) -> None:
+    from xray_lightning.decision import staged_proba
+
+    stage1, stage2, thresholds = runs.cascade_members(ensemble_run)
+    ensemble = CascadeModule.from_checkpoints(stage1, stage2, **thresholds)
+    singles = [
+        CascadeModule.from_checkpoints(a, b, **thresholds)
+        for a, b in zip(stage1, stage2, strict=True)
+    ]
+    images = torch.randn(12, 1, 64, 64, generator=torch.Generator().manual_seed(2))
+    p1 = torch.stack([single.stage1.predict_proba(images) for single in singles])
+    p2 = torch.stack([single.stage2.predict_proba(images) for single in singles])
+    ensemble.t1 = float(p1.mean(0).median())  # images on both sides of the threshold
+    p_inf, p_cov, spread = staged_proba(ensemble.stage1, ensemble.stage2, images, ensemble.t1)
+    called = p_inf >= ensemble.t1
+    assert 0 < int(called.sum()) < 12
+    torch.testing.assert_close(p_inf, p1.mean(0))
+    torch.testing.assert_close(p_cov[called], p2.mean(0)[called])
+    # two members: the std is half their difference
+    s1, s2 = (p1[0] - p1[1]).abs() / 2, (p2[0] - p2[1]).abs() / 2
+    torch.testing.assert_close(spread[~called], s1[~called])
+    torch.testing.assert_close(spread[called], torch.maximum(s1, s2)[called])
+    assert float(spread.max()) > 0
+    _, _, alone = staged_proba(singles[0].stage1, singles[0].stage2, images, ensemble.t1)
+    assert torch.equal(alone, torch.zeros(12))
+
+
+def test_predict_refers_the_images_an_ensemble_disagrees_on(
+    ensemble_run: Path, synthetic_root: Path
+) -> None:
+    from xray_lightning.calibration import Calibration
+    from xray_lightning.predict import predict_files
+
+    stage1, stage2, thresholds = runs.cascade_members(ensemble_run)
+    labeller = Labeller.from_checkpoints(stage1, stage2, **thresholds)
+    files = sorted((synthetic_root / "test").rglob("*.jpg"))[:24]
+    spreads: list[torch.Tensor] = []
+
+    def keep_spread(paths: list, raw: torch.Tensor, inputs: torch.Tensor, *rest: object) -> None:
+        spreads.append(labeller.label_proba(inputs)[2])
+
+    no_band = list(predict_files(labeller, files, 8, keep_spread, Calibration()))
+    assert not any(row.refer for row in no_band)
+    spread = torch.cat(spreads)
+    cut = float(spread.median())
+    banded = list(predict_files(labeller, files, 8, None, Calibration(refer_spread=cut)))
+    assert [row.refer for row in banded] == (spread > cut).tolist()
+    assert 0 < sum(row.refer for row in banded) < len(files)
+    assert [row.label for row in banded] == [row.label for row in no_band]  # only flags differ
+
+
 def test_a_hostile_members_list_is_refused(ensemble_run: Path, tmp_path: Path) -> None:
     folder = tmp_path / "model"
     evaluate.export_cascade(ensemble_run, folder)

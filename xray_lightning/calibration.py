@@ -5,8 +5,11 @@ maximum likelihood on the val split. It is monotonic, so each threshold moves wi
 (``t' = sigmoid(logit(t) / T)``) and every decision, and so every accuracy, stays as it was; only
 the probabilities shown change. The refer band: an image is referred (to a person) when its
 calibrated probability sits within ``margin`` of the threshold of a stage that decided it (stage 1
-always, stage 2 when it was called infected). The margin is the smallest one whose val images not
-referred reach ``target_accuracy`` (3-class), fixed in advance at 0.90.
+always, stage 2 when it was called infected), or, for an ensemble, when its members disagree on it
+(the std of their probabilities at a deciding stage above ``spread``: ``decision.staged_proba``).
+The band is the one referring the fewest val images whose val images not referred reach
+``target_accuracy`` (3-class), fixed in advance at 0.90; the spread rule is kept only where it
+refers fewer val images than the margin alone (experiments/refer).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def fit_temperature(p: torch.Tensor, targets: torch.Tensor) -> float:
         return value
 
     optimiser.step(loss)
-    return float(log_t.exp().clamp(0.05, 20.0))
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
 def ece(p: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
@@ -66,12 +69,13 @@ class Calibration:
     t_stage2: float = 1.0
     refer_margin: float = 0.0
     fitted_on: str = "none"
+    refer_spread: float | None = None  # ensembles: refer when the members' std exceeds this
 
     @classmethod
     def from_saved(cls, saved: Mapping[str, Any] | None) -> Calibration:
         if not saved:
             return cls()
-        keys = {"t_stage1", "t_stage2", "refer_margin", "fitted_on"}
+        keys = {"t_stage1", "t_stage2", "refer_margin", "fitted_on", "refer_spread"}
         return cls(**{k: v for k, v in saved.items() if k in keys})
 
     def to_saved(self) -> dict[str, Any]:
@@ -99,15 +103,29 @@ class Calibration:
         return torch.minimum(margin, torch.nan_to_num(stage2, nan=math.inf))
 
     def refer(
-        self, p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float
+        self,
+        p_infected: torch.Tensor,
+        p_covid: torch.Tensor,
+        t1: float,
+        t2: float,
+        spread: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return self.margin_of(p_infected, p_covid, t1, t2) < self.refer_margin
+        referred = self.margin_of(p_infected, p_covid, t1, t2) < self.refer_margin
+        if spread is not None and self.refer_spread is not None:
+            referred |= spread > self.refer_spread
+        return referred
 
     def shown(
-        self, p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float
+        self,
+        p_infected: torch.Tensor,
+        p_covid: torch.Tensor,
+        t1: float,
+        t2: float,
+        spread: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What a user is shown: (calibrated p_infected, calibrated p_covid, refer flags)."""
-        return (*self.probabilities(p_infected, p_covid), self.refer(p_infected, p_covid, t1, t2))
+        referred = self.refer(p_infected, p_covid, t1, t2, spread)
+        return (*self.probabilities(p_infected, p_covid), referred)
 
 
 def calibrated_stage_scores(
@@ -124,25 +142,53 @@ def calibrated_stage_scores(
 
 
 def fit(val: Any, t1: float, t2: float, target_accuracy: float = TARGET_ACCURACY) -> Calibration:
-    """Temperatures and the refer margin from a val split's probabilities (``Probabilities``)."""
+    """Temperatures and the refer band from a val split's probabilities (``Probabilities``);
+    for an ensemble (``val.spread`` set and not all 0) also the members' spread above which to
+    refer, where it lets fewer val images be referred at the target."""
     infected = val.labels > NORMAL
     t_stage1 = fit_temperature(val.p_infected, infected)
     t_stage2 = fit_temperature(val.p_covid[infected], val.labels[infected] == COVID)
     calibration = Calibration(t_stage1, t_stage2, 0.0, "val")
     margins = calibration.margin_of(val.p_infected, val.p_covid, t1, t2)
     right = decide(val.p_infected, val.p_covid, t1, t2) == val.labels
-    order = torch.argsort(margins, descending=True)  # the surest first
+    nothing = torch.zeros_like(right)
+    margin_only = _smallest_band(margins, right, nothing, target_accuracy)
+    chosen = (margin_only, None) if margin_only is not None else (_fallback(margins), None)
+    spread = getattr(val, "spread", None)
+    if margin_only is not None and spread is not None and bool((spread > 0).any()):
+        fewest = int((margins < margin_only).sum())
+        cuts = torch.quantile(spread.double(), torch.linspace(0.5, 1.0, 51, dtype=torch.float64))
+        for cut in sorted(set(cuts.tolist()), reverse=True):  # ties: the fewer spread referrals
+            by_spread = spread > cut
+            margin = _smallest_band(margins, right, by_spread, target_accuracy)
+            if margin is not None and int(((margins < margin) | by_spread).sum()) < fewest:
+                fewest, chosen = int(((margins < margin) | by_spread).sum()), (margin, cut)
+    return Calibration(t_stage1, t_stage2, chosen[0], "val", chosen[1])
+
+
+def _smallest_band(
+    margins: torch.Tensor, right: torch.Tensor, referred: torch.Tensor, target_accuracy: float
+) -> float | None:
+    """The smallest margin whose images kept (margin at least it, and not already ``referred``)
+    reach ``target_accuracy``, referring at most ``MAX_REFERRED`` of all; None if none does."""
+    n = len(margins)
+    candidates = (~referred).nonzero().flatten()
+    if len(candidates) == 0:
+        return None
+    order = candidates[torch.argsort(margins[candidates], descending=True)]  # the surest first
     kept_right = right[order].double().cumsum(0) / torch.arange(1, len(order) + 1)
-    n = len(order)
-    chosen = 0.0
-    for kept in range(n, math.ceil(n * (1 - MAX_REFERRED)) - 1, -1):
+    fewest_kept = math.ceil(n * (1 - MAX_REFERRED))
+    for kept in range(len(order), fewest_kept - 1, -1):
         if kept_right[kept - 1] >= target_accuracy:
             # refer everything less sure than the last image kept
-            chosen = float(margins[order[kept - 1]]) if kept < n else 0.0
-            break
-    else:
-        chosen = float(margins[order[math.ceil(n * (1 - MAX_REFERRED)) - 1]])
-    return Calibration(t_stage1, t_stage2, chosen, "val")
+            return float(margins[order[kept - 1]]) if kept < len(order) else 0.0
+    return None
+
+
+def _fallback(margins: torch.Tensor) -> float:
+    """No band reaches the target: the one referring ``MAX_REFERRED`` of the images."""
+    order = torch.argsort(margins, descending=True)
+    return float(margins[order[math.ceil(len(margins) * (1 - MAX_REFERRED)) - 1]])
 
 
 def coverage_curve(

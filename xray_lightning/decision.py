@@ -7,7 +7,7 @@ readers of finished runs (``runs``, ``operating_point``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,22 +25,42 @@ def decide(p_infected: torch.Tensor, p_covid: torch.Tensor, t1: float, t2: float
     return torch.where(p_infected >= t1, infected_label, NORMAL)
 
 
+def member_probabilities(stage: Any, images: torch.Tensor) -> torch.Tensor:
+    """[K, B]: each member's probabilities of an ensemble stage (``member_proba``), or [1, B]
+    for a single classifier."""
+    member_proba = getattr(stage, "member_proba", None)
+    return member_proba(images) if member_proba is not None else stage.predict_proba(images)[None]
+
+
 def staged_proba(
-    stage1: Callable[[torch.Tensor], torch.Tensor],
-    stage2: Callable[[torch.Tensor], torch.Tensor],
+    stage1: Any,
+    stage2: Any,
     images: torch.Tensor,
     t1: float,
     also: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(p_infected, p_covid) where stage 2 runs only on the images stage 1 calls infected (and
-    those ``also`` marks); p_covid is NaN for the others: what labelling new images needs, at
-    less cost."""
-    p_infected = stage1(images)
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(p_infected, p_covid, spread) where stage 2 runs only on the images stage 1 calls
+    infected (and those ``also`` marks); p_covid is NaN for the others: what labelling new
+    images needs, at less cost.
+
+    Each stage's probability is the mean of its members' (one member: its own). ``spread`` is
+    how much the members disagree on the image, the largest std of their probabilities over the
+    stages that decided it (stage 1, and stage 2 for an image called infected); 0 for a single
+    model. An image the members disagree on is one to refer (``calibration.Calibration``).
+    """
+    members1 = member_probabilities(stage1, images)
+    p_infected = members1.mean(0)
+    spread = members1.std(0, correction=0)
     p_covid = torch.full_like(p_infected, float("nan"))
-    needed = p_infected >= t1 if also is None else (p_infected >= t1) | also
+    called = p_infected >= t1
+    needed = called if also is None else called | also
     if bool(needed.any()):
-        p_covid[needed] = stage2(images[needed])
-    return p_infected, p_covid
+        members2 = member_probabilities(stage2, images[needed])
+        p_covid[needed] = members2.mean(0)
+        spread2 = torch.zeros_like(spread)
+        spread2[needed] = members2.std(0, correction=0)
+        spread = torch.where(called, torch.maximum(spread, spread2), spread)
+    return p_infected, p_covid, spread
 
 
 def check_thresholds(t1: float, t2: float) -> tuple[float, float]:
@@ -72,6 +92,7 @@ class Probabilities:
     p_infected: torch.Tensor
     p_covid: torch.Tensor
     labels: torch.Tensor
+    spread: torch.Tensor | None = None  # ensembles: the members' disagreement (staged_proba)
 
     @property
     def infected(self) -> torch.Tensor:

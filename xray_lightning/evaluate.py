@@ -116,7 +116,7 @@ def calibration_report(
     report: dict[str, Any] = {"fitted": saved.to_saved(), "saved_to": saved_to}
     for split, p in probs.items():
         infected = p.infected
-        referred = saved.refer(p.p_infected, p.p_covid, t1, t2)
+        referred = saved.refer(p.p_infected, p.p_covid, t1, t2, p.spread)
         kept = ~referred
         right = p.predicted == p.labels
         caught = (p.predicted > NORMAL) & infected
@@ -314,6 +314,11 @@ def calibration_lines(report: dict[str, Any]) -> list[str]:
         f"calibration (fitted on {fitted['fitted_on']}): temperature stage 1 "
         f"{fitted['t_stage1']:.3f}, stage 2 {fitted['t_stage2']:.3f}; refer when a deciding "
         f"stage's calibrated probability is within {fitted['refer_margin']:.3f} of its threshold"
+        + (
+            f", or the members' probabilities there spread (std) over {fitted['refer_spread']:.3f}"
+            if fitted.get("refer_spread") is not None
+            else ""
+        )
         + (f"; saved to {report['saved_to']}" if report.get("saved_to") else ""),
     ]
     for split in SPLITS:

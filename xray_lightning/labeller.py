@@ -87,8 +87,12 @@ class StageEnsemble:
         self.net, self.loss, self.threshold = first.net, first.loss, first.threshold
         self.preprocess, self.channels_last = first.preprocess, first.channels_last
 
+    def member_proba(self, images: torch.Tensor) -> torch.Tensor:
+        """[K, B]: each member's probabilities (``decision.staged_proba`` reads their spread)."""
+        return torch.stack([member.proba(images) for member in self.members])
+
     def proba(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.stack([member.proba(images) for member in self.members]).mean(0)
+        return self.member_proba(images).mean(0)
 
     predict_proba = proba
 
@@ -152,9 +156,10 @@ class Labeller:
     def preprocess(self) -> dict[str, Any]:
         return self.stage1.preprocess
 
-    def label_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(p_infected, p_covid); stage 2 only where stage 1 says infected (``staged_proba``)."""
-        return staged_proba(self.stage1.proba, self.stage2.proba, images, self.t1)
+    def label_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(p_infected, p_covid, spread); stage 2 only where stage 1 says infected
+        (``staged_proba``; spread: the members' disagreement, 0 for single models)."""
+        return staged_proba(self.stage1, self.stage2, images, self.t1)
 
     def predict_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(p_infected, p_covid) of both stages for every image (what measuring needs)."""

@@ -200,9 +200,12 @@ def predict_files(
         if images:
             raw = torch.stack(images)
             inputs = prepare_batch(raw, spec)
-            p_inf, p_cov = cascade.label_proba(inputs)  # stage 2 only where stage 1 says infected
+            # stage 2 only where stage 1 says infected; spread: an ensemble's disagreement
+            p_inf, p_cov, spread = cascade.label_proba(inputs)
             labels = cascade.decide(p_inf, p_cov)
-            shown_inf, shown_cov, refer = calibration.shown(p_inf, p_cov, cascade.t1, cascade.t2)
+            shown_inf, shown_cov, refer = calibration.shown(
+                p_inf, p_cov, cascade.t1, cascade.t2, spread
+            )
             if on_batch is not None:
                 on_batch(
                     good_paths, raw, inputs, p_inf, p_cov, labels, (shown_inf, shown_cov), refer

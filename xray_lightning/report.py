@@ -282,11 +282,13 @@ def figure_coverage(run: CascadeRun, calibration: Any):
         if split in run.splits:
             data = run.splits[split]
             curves[split] = coverage_curve(data, calibration, t1, t2)
-            referred = calibration.refer(data.p_infected, data.p_covid, t1, t2)
+            referred = calibration.refer(data.p_infected, data.p_covid, t1, t2, data.spread)
             chosen[split] = float(referred.double().mean())
+    spread = calibration.refer_spread
     title = (
         "Refer instead of guessing: the least sure first; dotted, the band chosen on val "
-        f"(margin {calibration.refer_margin:.3f})"
+        f"(margin {calibration.refer_margin:.3f}"
+        + (f", or members' spread above {spread:.3f})" if spread is not None else ")")
     )
     return coverage_figure(curves, chosen, title=title)
 

@@ -106,11 +106,11 @@ class LabelService:
                 raw = torch.stack([decoded[i] for i in rows])
                 with torch.inference_mode():
                     inputs = prepare_batch(raw, self.labeller.preprocess)
-                    p_inf, p_cov = self.labeller.label_proba(inputs)
+                    p_inf, p_cov, spread = self.labeller.label_proba(inputs)
                     labels = self.labeller.decide(p_inf, p_cov)
                 names = [files[i]["name"] for i in rows]
                 t1, t2 = self.labeller.t1, self.labeller.t2
-                shown_inf, shown_cov, refer = self.calibration.shown(p_inf, p_cov, t1, t2)
+                shown_inf, shown_cov, refer = self.calibration.shown(p_inf, p_cov, t1, t2, spread)
                 pngs = image_cards(
                     self.labeller,
                     names,

@@ -115,10 +115,11 @@ class CascadeModule(pl.LightningModule):
         return self.stage1.predict_proba(images), self.stage2.predict_proba(images)
 
     @torch.no_grad()
-    def label_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(p_infected, p_covid) where stage 2 runs only on the images stage 1 calls infected
-        (p_covid is NaN for the others): what labelling new images needs, at less cost."""
-        return staged_proba(self.stage1.predict_proba, self.stage2.predict_proba, images, self.t1)
+    def label_proba(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(p_infected, p_covid, spread) where stage 2 runs only on the images stage 1 calls
+        infected (p_covid is NaN for the others): what labelling new images needs, at less cost.
+        spread: the members' disagreement (``decision.staged_proba``), 0 for single models."""
+        return staged_proba(self.stage1, self.stage2, images, self.t1)
 
     def decide(self, p_infected: torch.Tensor, p_covid: torch.Tensor) -> torch.Tensor:
         """3-class labels (0 normal, 1 non-covid, 2 covid) from the two stages' probabilities."""

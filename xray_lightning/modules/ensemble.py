@@ -42,8 +42,12 @@ class ClassifierEnsemble(nn.Module):
         return self.members[0].net
 
     @torch.no_grad()
+    def member_proba(self, images: torch.Tensor) -> torch.Tensor:
+        """[K, B]: each member's probabilities (``decision.staged_proba`` reads their spread)."""
+        return torch.stack([member.predict_proba(images) for member in self.members])
+
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.stack([member.predict_proba(images) for member in self.members]).mean(0)
+        return self.member_proba(images).mean(0)
 
 
 def stage_of(members: Sequence[nn.Module]) -> nn.Module:
