@@ -43,6 +43,10 @@ from xray_lightning.runs import CascadeSource, cascade_source
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
 COLUMNS = ("path", "label", "p_infected", "p_covid", "refer", "error")
+# Images per forward pass. On the 2-core AVX2 CPU, labelling the 615 test images: 64 against 128
+# took 0.90x the wall time (median of 5 whole-process pairs) and ~80 MiB less peak memory; a
+# batch that fits the CPU's caches beats a larger one.
+BATCH_SIZE = 64
 
 
 @dataclass
@@ -162,7 +166,7 @@ def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
 def predict_files(
     cascade: Labeller,
     files: Sequence[str | Path | tuple[Path, str]],
-    batch_size: int = 128,
+    batch_size: int = BATCH_SIZE,
     on_batch: Callable[..., None] | None = None,
     calibration: Calibration | None = None,
     decoded: Mapping[Path, torch.Tensor] | None = None,
@@ -267,7 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(at least 64, all from one site, a mixed sample as it comes: never a folder sorted by "
         "class, which makes labels much worse) before labelling them; transductive, opt-in",
     )
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH_SIZE,
+        help=f"images per forward pass (default {BATCH_SIZE}: fastest and smallest here)",
+    )
     parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     return parser
 
