@@ -34,6 +34,17 @@ def ensemble_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory)
     return run_dir
 
 
+def member_cascades(run: Path) -> tuple[CascadeModule, list[CascadeModule]]:
+    """The run's ensemble cascade and each member as a cascade of its own."""
+    stage1, stage2, thresholds = runs.cascade_members(run)
+    ensemble = CascadeModule.from_checkpoints(stage1, stage2, **thresholds)
+    singles = [
+        CascadeModule.from_checkpoints(a, b, **thresholds)
+        for a, b in zip(stage1, stage2, strict=True)
+    ]
+    return ensemble, singles
+
+
 def test_members_are_trained_with_their_own_seeds_and_folders(ensemble_run: Path) -> None:
     result = json.loads((ensemble_run / "metrics.json").read_text())
     for stage, folder in (("normal_vs_infected", "stage1"), ("covid_vs_noncovid", "stage2")):
@@ -48,12 +59,7 @@ def test_members_are_trained_with_their_own_seeds_and_folders(ensemble_run: Path
 
 
 def test_the_ensemble_averages_its_members(ensemble_run: Path) -> None:
-    stage1, stage2, thresholds = runs.cascade_members(ensemble_run)
-    ensemble = CascadeModule.from_checkpoints(stage1, stage2, **thresholds)
-    singles = [
-        CascadeModule.from_checkpoints(a, b, **thresholds)
-        for a, b in zip(stage1, stage2, strict=True)
-    ]
+    ensemble, singles = member_cascades(ensemble_run)
     images = torch.randn(6, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     got = ensemble.predict_proba(images)
     parts = [single.predict_proba(images) for single in singles]
@@ -100,12 +106,7 @@ def test_an_exported_ensemble_loads_as_the_same_cascade(
 def test_spread_is_the_members_disagreement_at_the_deciding_stages(ensemble_run: Path) -> None:
     from xray_lightning.decision import staged_proba
 
-    stage1, stage2, thresholds = runs.cascade_members(ensemble_run)
-    ensemble = CascadeModule.from_checkpoints(stage1, stage2, **thresholds)
-    singles = [
-        CascadeModule.from_checkpoints(a, b, **thresholds)
-        for a, b in zip(stage1, stage2, strict=True)
-    ]
+    ensemble, singles = member_cascades(ensemble_run)
     images = torch.randn(12, 1, 64, 64, generator=torch.Generator().manual_seed(2))
     p1 = torch.stack([single.stage1.predict_proba(images) for single in singles])
     p2 = torch.stack([single.stage2.predict_proba(images) for single in singles])

@@ -151,18 +151,20 @@ def fit(val: Any, t1: float, t2: float, target_accuracy: float = TARGET_ACCURACY
     calibration = Calibration(t_stage1, t_stage2, 0.0, "val")
     margins = calibration.margin_of(val.p_infected, val.p_covid, t1, t2)
     right = decide(val.p_infected, val.p_covid, t1, t2) == val.labels
-    nothing = torch.zeros_like(right)
-    margin_only = _smallest_band(margins, right, nothing, target_accuracy)
+    margin_only = _smallest_band(margins, right, torch.zeros_like(right), target_accuracy)
     chosen = (margin_only, None) if margin_only is not None else (_fallback(margins), None)
-    spread = getattr(val, "spread", None)
+    spread = val.spread
     if margin_only is not None and spread is not None and bool((spread > 0).any()):
         fewest = int((margins < margin_only).sum())
         cuts = torch.quantile(spread.double(), torch.linspace(0.5, 1.0, 51, dtype=torch.float64))
         for cut in sorted(set(cuts.tolist()), reverse=True):  # ties: the fewer spread referrals
             by_spread = spread > cut
             margin = _smallest_band(margins, right, by_spread, target_accuracy)
-            if margin is not None and int(((margins < margin) | by_spread).sum()) < fewest:
-                fewest, chosen = int(((margins < margin) | by_spread).sum()), (margin, cut)
+            if margin is None:
+                continue
+            count = int(((margins < margin) | by_spread).sum())
+            if count < fewest:
+                fewest, chosen = count, (margin, cut)
     return Calibration(t_stage1, t_stage2, chosen[0], "val", chosen[1])
 
 
@@ -189,6 +191,25 @@ def _fallback(margins: torch.Tensor) -> float:
     """No band reaches the target: the one referring ``MAX_REFERRED`` of the images."""
     order = torch.argsort(margins, descending=True)
     return float(margins[order[math.ceil(len(margins) * (1 - MAX_REFERRED)) - 1]])
+
+
+def referral_outcome(
+    predicted: torch.Tensor, labels: torch.Tensor, referred: torch.Tensor
+) -> dict[str, float | None]:
+    """Share referred, and the 3-class accuracy and infected recall of the images kept."""
+    kept, infected = ~referred, labels > NORMAL
+    caught = (predicted > NORMAL) & infected
+    return {
+        "referred": float(referred.double().mean()),
+        "acc_not_referred": (
+            float((predicted == labels)[kept].double().mean()) if kept.any() else None
+        ),
+        "infected_recall_not_referred": (
+            float(caught[kept & infected].sum() / (kept & infected).sum())
+            if (kept & infected).any()
+            else None
+        ),
+    }
 
 
 def coverage_curve(

@@ -55,7 +55,8 @@ def staged_proba(
     called = p_infected >= t1
     needed = called if also is None else called | also
     if bool(needed.any()):
-        members2 = member_probabilities(stage2, images[needed])
+        part = images if bool(needed.all()) else images[needed]  # all: no copy
+        members2 = member_probabilities(stage2, part)
         p_covid[needed] = members2.mean(0)
         spread2 = torch.zeros_like(spread)
         spread2[needed] = members2.std(0, correction=0)

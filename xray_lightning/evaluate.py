@@ -29,7 +29,6 @@ from typing import Any
 
 from xray_lightning import bootstrap, runs
 from xray_lightning.cli import command_parser
-from xray_lightning.decision import NORMAL
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
 from xray_lightning.runinfo import read_metrics
@@ -115,24 +114,12 @@ def calibration_report(
             saved_to = str(save_calibration(source.folder, saved))
     report: dict[str, Any] = {"fitted": saved.to_saved(), "saved_to": saved_to}
     for split, p in probs.items():
-        infected = p.infected
         referred = saved.refer(p.p_infected, p.p_covid, t1, t2, p.spread)
-        kept = ~referred
-        right = p.predicted == p.labels
-        caught = (p.predicted > NORMAL) & infected
         report[split] = {}
         for stage, (raw, calibrated, targets) in cal.calibrated_stage_scores(p, saved).items():
             report[split][f"ece_{stage}"] = cal.ece(raw, targets)
             report[split][f"ece_{stage}_calibrated"] = cal.ece(calibrated, targets)
-        report[split] |= {
-            "referred": float(referred.double().mean()),
-            "acc_not_referred": float(right[kept].double().mean()) if kept.any() else None,
-            "infected_recall_not_referred": (
-                float(caught[kept & infected].sum() / (kept & infected).sum())
-                if (kept & infected).any()
-                else None
-            ),
-        }
+        report[split] |= cal.referral_outcome(p.predicted, p.labels, referred)
     return report
 
 

@@ -118,11 +118,11 @@ def noise(std: float, seed: int = 0) -> Shift:
 # strength drawn uniformly per image. Blur has its own key (``data.augmentation.blur``); gamma and
 # contrast are left out because global histogram equalisation, which every recipe uses, maps an
 # image and any monotone remapping of its grey levels to nearly the same input.
-SITE_AUGMENTATIONS: dict[str, tuple[Callable[[float], Shift], float, float]] = {
-    "sharpen": (sharpen, 0.25, 1.5),
-    "noise": (noise, 2.0, 10.0),
-    "jpeg": (lambda q: jpeg(round(q)), 20.0, 90.0),
-    "downup": (downup, 0.4, 0.9),
+SITE_AUGMENTATIONS: dict[str, tuple[Callable[[float, int], Shift], float, float]] = {
+    "sharpen": (lambda amount, _seed: sharpen(amount), 0.25, 1.5),
+    "noise": (noise, 2.0, 10.0),  # noise(std, seed)
+    "jpeg": (lambda quality, _seed: jpeg(round(quality)), 20.0, 90.0),
+    "downup": (lambda factor, _seed: downup(factor), 0.4, 0.9),
 }
 
 
@@ -130,7 +130,8 @@ def site_augment(
     images: torch.Tensor, probability: float, generator: torch.Generator
 ) -> torch.Tensor:
     """Each uint8 image of [B, 1, H, W], with ``probability``, as one random kind of
-    ``SITE_AUGMENTATIONS`` at a random strength would deliver it; the others unchanged.
+    ``SITE_AUGMENTATIONS`` at a random strength (and, for noise, a random seed) would deliver
+    it; the others unchanged.
 
     Every draw comes from ``generator`` (CPU), so a seed keeps its images.
     """
@@ -146,8 +147,7 @@ def site_augment(
     for i in (i for i in range(b) if chosen[i]):
         make, low, high = makers[kinds[i]]
         strength = low + (high - low) * amounts[i]
-        shift = noise(strength, seeds[i]) if make is noise else make(strength)
-        out[i : i + 1] = shift(images[i : i + 1].cpu()).to(images.device)
+        out[i : i + 1] = make(strength, seeds[i])(images[i : i + 1].cpu()).to(images.device)
     return out
 
 

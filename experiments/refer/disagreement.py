@@ -22,22 +22,9 @@ from pathlib import Path
 from xray_lightning import calibration as cal
 from xray_lightning import runs
 from xray_lightning.data import XrayDataModule
-from xray_lightning.decision import NORMAL
 from xray_lightning.modules.cascade import CascadeModule
 
 SPLITS = ("val", "test")
-
-
-def kept_outcome(p: runs.SplitPredictions, referred) -> dict:
-    kept, infected = ~referred, p.labels > NORMAL
-    caught = (p.predicted > NORMAL) & infected
-    return {
-        "referred": round(float(referred.double().mean()), 4),
-        "acc_rest": round(float((p.predicted == p.labels)[kept].double().mean()), 4),
-        "infected_recall_rest": round(
-            float(caught[kept & infected].sum() / (kept & infected).sum()), 4
-        ),
-    }
 
 
 def one_run(run: Path, data_root: Path | None) -> dict:
@@ -60,7 +47,12 @@ def one_run(run: Path, data_root: Path | None) -> dict:
     }
     for split, p in probs.items():
         result[split] = {"n": len(p.labels)} | {
-            name: kept_outcome(p, band.refer(p.p_infected, p.p_covid, t1, t2, p.spread))
+            name: {
+                key: round(value, 4)
+                for key, value in cal.referral_outcome(
+                    p.predicted, p.labels, band.refer(p.p_infected, p.p_covid, t1, t2, p.spread)
+                ).items()
+            }
             for name, band in bands.items()
         }
     return result
