@@ -166,3 +166,42 @@ def test_members_must_be_a_positive_integer(synthetic_root: Path, tmp_path: Path
     cfg = compose_train(synthetic_root, tmp_path, ["task=cascade", "task.members=0"])
     with pytest.raises(ConfigError, match="task.members must be a positive integer"):
         check_config(cfg)
+
+
+class _Member(torch.nn.Module):
+    """A stand-in stage member: a fixed probability, a stage, an input spec."""
+
+    def __init__(self, p: float, stage: str = "normal_vs_infected", size: int = 64) -> None:
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.tensor(p, dtype=torch.float64))
+        self.stage, self.preprocess, self.threshold = stage, {"image_size": size}, p
+        self.net = torch.nn.Identity()
+
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+        return self.p.float().expand(len(images))
+
+
+def test_one_ensemble_class_averages_and_answers_for_its_first_member() -> None:
+    from xray_lightning.ensemble import StageEnsemble, stage_of
+
+    first, second = _Member(0.2), _Member(0.6)
+    ensemble = stage_of([first, second])
+    assert isinstance(ensemble, StageEnsemble) and stage_of([first]) is first
+    torch.testing.assert_close(ensemble.predict_proba(torch.zeros(3)), torch.full((3,), 0.4))
+    assert ensemble.member_proba(torch.zeros(2)).shape == (2, 2)
+    assert ensemble.threshold == 0.2 and ensemble.net is first.net  # the first member's
+    ensemble.float()  # an nn.Module: dtype and mode changes reach every member
+    assert second.p.dtype == torch.float32
+    with pytest.raises(AttributeError):
+        ensemble.no_such_attribute  # noqa: B018
+
+
+def test_an_ensemble_of_different_stages_or_inputs_is_refused() -> None:
+    from xray_lightning.ensemble import StageEnsemble
+
+    with pytest.raises(CheckpointError, match="one stage"):
+        StageEnsemble([_Member(0.2), _Member(0.4, stage="covid_vs_noncovid")])
+    with pytest.raises(CheckpointError, match="different input preprocessing"):
+        StageEnsemble([_Member(0.2), _Member(0.4, size=128)])
+    with pytest.raises(CheckpointError, match="at least one member"):
+        StageEnsemble([])

@@ -104,7 +104,8 @@ def test_the_command_line_tools_are_siblings() -> None:
 
 
 def test_an_ensemble_averages_its_members() -> None:
-    from xray_lightning.labeller import Labeller, StageEnsemble
+    from xray_lightning.ensemble import StageEnsemble
+    from xray_lightning.labeller import Labeller
 
     stage1, stage2 = BEST / "stage1.ckpt", BEST / "stage2.ckpt"
     single = Labeller.from_checkpoints(stage1, stage2)

@@ -9,7 +9,6 @@ folds BatchNorm into the convolutions and keeps the memory format the stages tra
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,28 @@ from xray_lightning.decision import (
     decide,
     staged_proba,
 )
+from xray_lightning.ensemble import StageEnsemble, stage_of
 from xray_lightning.errors import CheckpointError
 from xray_lightning.models.fusion import fold_batchnorm
 from xray_lightning.modules.checkpoints import build_parts, weights_mismatch
 
 
-@dataclass
-class StageNet:
+class StageNet(nn.Module):
     """One trained binary stage: its network, its loss (for probabilities) and its metadata."""
 
-    net: nn.Module
-    loss: nn.Module
-    threshold: float
-    preprocess: dict[str, Any]
-    channels_last: bool
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module,
+        stage: str,
+        threshold: float,
+        preprocess: dict[str, Any],
+        channels_last: bool,
+    ) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+        self.stage, self.threshold = stage, threshold
+        self.preprocess, self.channels_last = preprocess, channels_last
 
     @torch.inference_mode()
     def proba(self, images: torch.Tensor) -> torch.Tensor:
@@ -70,37 +77,14 @@ def load_stage(path: str | Path, expected_stage: str, fold_bn: bool = True) -> S
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     threshold = float(hparams.get("threshold", 0.5))
-    return StageNet(net, loss, threshold, dict(hparams.get("preprocess") or {}), channels_last)
-
-
-class StageEnsemble:
-    """K trained members of one stage: their probabilities averaged (a deep ensemble,
-    Lakshminarayanan et al. 2017). ``net`` is the first member's, for Grad-CAM."""
-
-    def __init__(self, members: Sequence[StageNet]) -> None:
-        if not members:
-            raise CheckpointError("an ensemble needs at least one member checkpoint")
-        for member in members[1:]:
-            check_same_input(members[0].preprocess, member.preprocess)
-        self.members = list(members)
-        first = self.members[0]
-        self.net, self.loss, self.threshold = first.net, first.loss, first.threshold
-        self.preprocess, self.channels_last = first.preprocess, first.channels_last
-
-    def member_proba(self, images: torch.Tensor) -> torch.Tensor:
-        """[K, B]: each member's probabilities (``decision.staged_proba`` reads their spread)."""
-        return torch.stack([member.proba(images) for member in self.members])
-
-    def proba(self, images: torch.Tensor) -> torch.Tensor:
-        return self.member_proba(images).mean(0)
-
-    predict_proba = proba
+    preprocess = dict(hparams.get("preprocess") or {})
+    return StageNet(net, loss, expected_stage, threshold, preprocess, channels_last).eval()
 
 
 def stage_nets(stage: Any) -> list[nn.Module]:
     """The networks of one cascade stage: its own, or every member's of an ensemble (a
-    ``StageNet``/``StageEnsemble`` here, a ``BinaryClassifier``/``ClassifierEnsemble`` in
-    ``CascadeModule``: all have ``net``, ensembles ``members``)."""
+    ``StageNet`` here, a ``BinaryClassifier`` in ``CascadeModule``, or a ``StageEnsemble`` of
+    either: all have ``net``, ensembles ``members``)."""
     members = getattr(stage, "members", None)
     return [member.net for member in members] if members is not None else [stage.net]
 
@@ -111,8 +95,7 @@ def load_stages(
     """One checkpoint: its StageNet; several: their StageEnsemble."""
     if isinstance(paths, str | Path):
         return load_stage(paths, expected_stage, fold_bn)
-    members = [load_stage(path, expected_stage, fold_bn) for path in paths]
-    return members[0] if len(members) == 1 else StageEnsemble(members)
+    return stage_of([load_stage(path, expected_stage, fold_bn) for path in paths])
 
 
 class Labeller:

@@ -34,6 +34,7 @@ from xray_lightning.callbacks.job_progress import JobPlan, JobProgressBar
 from xray_lightning.cli import program_name, version_text
 from xray_lightning.cluster import ddp_launch, is_global_zero, job_threads, leave_process_group
 from xray_lightning.config_check import check_config
+from xray_lightning.ensemble import stage_of
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import (
     EXIT_FAILED,
@@ -45,7 +46,6 @@ from xray_lightning.exits import (
 from xray_lightning.loggers import RunTensorBoardLogger
 from xray_lightning.modules.cascade import CascadeModule
 from xray_lightning.modules.checkpoints import check_compatible, read_checkpoint
-from xray_lightning.modules.ensemble import stage_of
 from xray_lightning.runinfo import STAGE_DIRS, RunRecord, finished_ok, read_metrics
 from xray_lightning.runlock import RunLock
 

@@ -9,7 +9,6 @@ from typing import Any
 _WHERE = {
     "BinaryClassifier": "binary",
     "CascadeModule": "cascade",
-    "ClassifierEnsemble": "ensemble",
     "MulticlassClassifier": "multiclass",
     "load_classifier": "checkpoints",
 }

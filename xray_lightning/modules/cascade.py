@@ -20,11 +20,11 @@ from xray_lightning.decision import (
     decide,
     staged_proba,
 )
+from xray_lightning.ensemble import StageEnsemble, member_stage, stage_of
 from xray_lightning.errors import CheckpointError
 from xray_lightning.models.fusion import fold_batchnorm
 from xray_lightning.modules.binary import BinaryClassifier
 from xray_lightning.modules.checkpoints import load_classifier
-from xray_lightning.modules.ensemble import ClassifierEnsemble, stage_of
 from xray_lightning.modules.metrics import binary_metrics, confusion_matrix, multiclass_metrics
 
 __all__ = [
@@ -49,8 +49,8 @@ class CascadeModule(pl.LightningModule):
 
     def __init__(
         self,
-        stage1: BinaryClassifier | ClassifierEnsemble,
-        stage2: BinaryClassifier | ClassifierEnsemble,
+        stage1: BinaryClassifier | StageEnsemble,
+        stage2: BinaryClassifier | StageEnsemble,
         t1: float = 0.5,
         t2: float = 0.5,
         eval_splits: Sequence[str] = ("test",),
@@ -58,7 +58,7 @@ class CascadeModule(pl.LightningModule):
         super().__init__()
         _check_stage(stage1, "normal_vs_infected", "stage1")
         _check_stage(stage2, "covid_vs_noncovid", "stage2")
-        check_same_input(stage1.hparams.get("preprocess"), stage2.hparams.get("preprocess"))
+        check_same_input(stage1.preprocess, stage2.preprocess)
         self.stage1 = stage1
         self.stage2 = stage2
         self.t1, self.t2 = check_thresholds(t1, t2)
@@ -73,7 +73,7 @@ class CascadeModule(pl.LightningModule):
     @property
     def preprocess(self) -> dict | None:
         """The input preprocessing both stages were trained with."""
-        return self.stage1.hparams.get("preprocess")
+        return self.stage1.preprocess
 
     @classmethod
     def from_checkpoints(
@@ -87,7 +87,7 @@ class CascadeModule(pl.LightningModule):
     ) -> CascadeModule:
         """Rebuild a trained cascade from its stage checkpoints, without retraining.
 
-        A list of checkpoints for a stage makes it an ensemble of them (``ClassifierEnsemble``:
+        A list of checkpoints for a stage makes it an ensemble of them (``ensemble.StageEnsemble``:
         probabilities averaged). Thresholds default to each stage's own decision threshold (the
         first member's). ``fold_bn`` folds BatchNorm into the convolutions (``models.fusion``):
         faster labelling, frozen weights.
@@ -191,7 +191,7 @@ class CascadeMetrics(nn.Module):
 
 
 def _check_stage(module: nn.Module, expected: str, name: str) -> None:
-    stage = getattr(module, "hparams", {}).get("stage")
+    stage = member_stage(module)
     if stage != expected:
         raise CheckpointError(
             f"cascade {name} must be a {expected} classifier, got stage {stage!r}"

@@ -74,6 +74,11 @@ class ClassifierModule(pl.LightningModule):
         self.new_confusion: dict[str, torch.Tensor] = {}
         self._updated: set[str] = set()
 
+    @property
+    def preprocess(self) -> dict | None:
+        """The input preprocessing the network was trained with (what a cascade checks)."""
+        return self.hparams.get("preprocess")
+
     # -- to be provided by subclasses -------------------------------------------------------
     def build_metrics(self) -> MetricCollection:
         raise NotImplementedError
