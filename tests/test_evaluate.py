@@ -141,3 +141,18 @@ def test_shipped_model_re_measures_as_recorded(
     measured = json.loads(capsys.readouterr().out)["metrics"]
     for key in ("test/acc", "test/stage1/acc", "test/stage1/recall", "test/stage2/acc", "val/acc"):
         assert measured[key] == pytest.approx(recorded[key], abs=1e-6), key
+
+
+def test_a_progress_bar_over_val_and_test_when_stderr_is_a_terminal(
+    trained: tuple[Path, Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from xray_lightning import progress
+
+    run_dir, root = trained
+    monkeypatch.setattr(progress, "_is_terminal", lambda stream: stream is sys.stderr)
+    assert main(["--run", str(run_dir), "--data-root", str(root)]) == 0
+    captured = capsys.readouterr()
+    assert "labelling test and val" in captured.err and "img" in captured.err
+    assert "labelling" not in captured.out  # the report itself is unchanged

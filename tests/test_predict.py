@@ -201,3 +201,51 @@ def test_repeated_stage_flags_make_an_ensemble(
     twice += ["--stage2", str(stage2), "--stage2", str(stage2)]
     assert main(["--json", *twice, *files]) == 0
     assert capsys.readouterr().out == single
+
+
+def test_a_progress_bar_on_stderr_only_when_someone_watches(
+    trained: tuple[Path, Path],
+    mixed_folder: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from xray_lightning import progress
+
+    run_dir, _ = trained
+    args = ["--run", str(run_dir), "--json", str(mixed_folder)]
+    main(args)  # stderr is not a terminal here: no bar
+    quiet = capsys.readouterr()
+    assert "labelling" not in quiet.err
+    monkeypatch.setattr(progress, "_is_terminal", lambda stream: stream is sys.stderr)
+    main(args)  # rows to a file, stderr a terminal: the bar, with the count of images
+    watched = capsys.readouterr()
+    assert "labelling" in watched.err and "/6" in watched.err and "img" in watched.err
+    assert watched.out == quiet.out  # the rows are the same, and no bar among them
+    monkeypatch.setattr(progress, "_is_terminal", lambda stream: True)
+    main(args)  # rows on the terminal: they are the progress, no bar
+    assert "labelling" not in capsys.readouterr().err
+
+
+def test_watched_reads_both_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from xray_lightning import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert progress.watched() and progress.watched(rows_on_stdout=True)
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert progress.watched() and not progress.watched(rows_on_stdout=True)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not progress.watched()
+    closed = io.StringIO()
+    closed.close()  # isatty() of a closed stream raises ValueError: not a terminal
+    monkeypatch.setattr(sys, "stderr", closed)
+    assert not progress.watched()

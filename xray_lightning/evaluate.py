@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xray_lightning import bootstrap, runs
+from xray_lightning import bootstrap, progress, runs
 from xray_lightning.cli import command_parser
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
@@ -56,10 +56,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     ).float()
     datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
     datamodule.setup("test")
-    probs = {
-        split: runs.split_predictions(cascade, datamodule, split, stage2_where_needed=True)
-        for split in SPLITS
-    }
+    probs = label_splits(cascade, datamodule, SPLITS, "labelling " + " and ".join(SPLITS))
     probs = {split: p for split, p in probs.items() if len(p.labels)}
     metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
     result: dict[str, Any] = {
@@ -88,6 +85,21 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         result["adapted"] = adapted_report(source, datamodule, list(probs))
     result["wall_time_s"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def label_splits(
+    cascade: Any, datamodule: Any, splits: Sequence[str], description: str
+) -> dict[str, runs.SplitPredictions]:
+    """``runs.split_predictions`` of each split (stage 2 where the metrics read it), with one
+    progress bar over all their images where stderr is a terminal."""
+    total = sum(len(datamodule.split_paths(split)) for split in splits)
+    with progress.image_bar(total, description, progress.watched()) as bar:
+        return {
+            split: runs.split_predictions(
+                cascade, datamodule, split, stage2_where_needed=True, on_batch=bar.update
+            )
+            for split in splits
+        }
 
 
 def calibration_report(
@@ -149,7 +161,7 @@ def adapted_report(
             ]
         )
         used[split] = adapt.adapt_cascade(cascade, inputs)
-        probs[split] = runs.split_predictions(cascade, datamodule, split, stage2_where_needed=True)
+        probs |= label_splits(cascade, datamodule, [split], f"labelling {split}, adapted")
     metrics, confusion = cascade_metrics(probs, cascade.t1, cascade.t2)
     return {
         "stages": list(adapt.STAGES),

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from xray_lightning import progress
 from xray_lightning.calibration import Calibration
 from xray_lightning.cli import command_parser
 from xray_lightning.data.errors import BadImageError
@@ -322,12 +323,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif not args.json:
         print("\t".join(COLUMNS))
     calibration = Calibration.from_saved(source.calibration)
-    for row in predict_files(cascade, files, args.batch_size, on_batch, calibration, decoded):
-        failed += row.error is not None
-        if table is not None:
-            table.writerow(row.cells(missing=""))
-        else:
-            print(json.dumps(asdict(row)) if args.json else row.text(), flush=False)
+    rows = predict_files(cascade, files, args.batch_size, on_batch, calibration, decoded)
+    show = progress.watched(rows_on_stdout=True)
+    with progress.image_bar(len(files), "labelling", show) as bar:
+        for row in rows:
+            failed += row.error is not None
+            if table is not None:
+                table.writerow(row.cells(missing=""))
+            else:
+                print(json.dumps(asdict(row)) if args.json else row.text(), flush=False)
+            bar.update(1)
     if failed:
         print(f"{failed} of {len(files)} file(s) could not be predicted", file=sys.stderr)
     return EXIT_FAILED_FILES if failed else EXIT_OK

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,12 +287,14 @@ def split_predictions(
     split: str,
     keep_images: bool = False,
     stage2_where_needed: bool = False,
+    on_batch: Callable[[int], Any] | None = None,
 ) -> SplitPredictions:
     """``cascade.predict_proba`` over one split of a 3-class DataModule, in file order.
 
     ``stage2_where_needed``: stage 2 runs only on the images the metrics read it for (called
     infected by stage 1, or truly infected); p_covid is NaN for the others (true normals called
     normal), which no cascade metric reads. A third less compute for ``evaluate``.
+    ``on_batch`` is called with each batch's number of images (a progress bar's ``update``).
     """
     p_inf, p_cov, spreads, labels, raws = [], [], [], [], []
     device = next(cascade.parameters()).device
@@ -309,6 +311,8 @@ def split_predictions(
         labels.append(y.cpu())
         if keep_images:
             raws.append(batch[0].reshape(len(y), *batch[0].shape[-2:]))
+        if on_batch is not None:
+            on_batch(len(y))
     p_infected, p_covid = torch.cat(p_inf), torch.cat(p_cov)
     return SplitPredictions(
         p_infected,
