@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
+	@echo "exporting the shipped model for ONNX Runtime (once; predict's fast path)"
+	$(PY) -m xray_lightning.onnx_stage experiments/best || echo "note: not exported; predict exports it on first use or runs in PyTorch"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the package with dev extras

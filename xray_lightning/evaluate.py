@@ -6,9 +6,11 @@
 
 Without --stage1/--stage2/--run the shipped cascade is evaluated: ``experiments/best/stage1.ckpt``
 and ``stage2.ckpt`` with the thresholds in ``experiments/best/thresholds.json``. The cascade is
-rebuilt with ``CascadeModule.from_checkpoints`` and run in float32 on the CPU over the data's val
-and test splits, normalised with the checkpoints' own preprocess spec (as ``predict`` does);
-the metrics are ``operating_point.cascade_metrics``, the ones a training run writes.
+rebuilt as ``predict`` rebuilds it (``labeller.Labeller``, by the same ``--runtime``: ONNX Runtime
+where installed) and run in float32 on the CPU over the data's val and test splits, normalised
+with the checkpoints' own preprocess spec; the metrics are ``operating_point.cascade_metrics``,
+the ones a training run writes. The adapted block re-estimates BatchNorm in PyTorch
+(``CascadeModule``).
 
 ``--export`` writes slim weights-only copies of a cascade run's two best checkpoints and a
 ``thresholds.json`` (the run's thresholds, its data split settings and its metrics) into ``--to``.
@@ -31,6 +33,7 @@ from xray_lightning import bootstrap, progress, runs
 from xray_lightning.cli import command_parser
 from xray_lightning.errors import XrayLightningError
 from xray_lightning.exits import run_cli
+from xray_lightning.onnx_stage import RUNTIMES
 from xray_lightning.runinfo import read_metrics
 
 SPLITS = ("test", "val")
@@ -44,16 +47,19 @@ class ExportError(XrayLightningError):
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Rebuild the cascade, predict val and test, and compute the cascade's metrics."""
     from xray_lightning.data import XrayDataModule
-    from xray_lightning.modules.cascade import CascadeModule
+    from xray_lightning.labeller import Labeller
     from xray_lightning.operating_point import cascade_metrics
 
     started = time.perf_counter()
     source = runs.cascade_source(
         args.run, args.stage1, args.stage2, args.t1, args.t2, getattr(args, "model", None)
     )
-    cascade = CascadeModule.from_checkpoints(  # several members per stage: their ensemble
-        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds, fold_bn=True
-    ).float()
+    cascade = Labeller.from_checkpoints(  # several members per stage: their ensemble
+        source.stage1_checkpoints,
+        source.stage2_checkpoints,
+        **source.thresholds,
+        runtime=getattr(args, "runtime", "torch"),  # what predict runs, so its numbers
+    )
     datamodule = XrayDataModule(**runs.data_settings(source, cascade.preprocess, args.data_root))
     datamodule.setup("test")
     probs = label_splits(cascade, datamodule, SPLITS, "labelling " + " and ".join(SPLITS))
@@ -439,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--shifts",
         action="store_true",
         help="also measure val under synthetic site shifts (blur, gamma, JPEG, ...; val only)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="what runs the networks, as in predict: onnx, torch or auto (default: onnx where "
+        "installed); the adapted block always runs in torch",
     )
     parser.add_argument("--to", type=Path, default=runs.SHIPPED, help="--export: target folder")
     parser.add_argument("--force", action="store_true", help="--export: replace existing files")

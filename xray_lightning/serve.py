@@ -241,7 +241,7 @@ def load_service(args: argparse.Namespace) -> LabelService:
 
     source = cascade_source(args.run, args.stage1, args.stage2, None, None, args.model)
     labeller = Labeller.from_checkpoints(
-        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds
+        source.stage1_checkpoints, source.stage2_checkpoints, **source.thresholds, runtime="auto"
     )
     return LabelService(
         labeller, source, model_id(source.stage1_checkpoints, source.stage2_checkpoints)
