@@ -141,7 +141,7 @@ class Labeller:
         """Thresholds default to each stage's own decision threshold (the first member's). A
         list of checkpoints for a stage makes it an ensemble of them. ``fold_bn=False`` keeps
         BatchNorm as it is (``adapt`` re-estimates it, then folds). ``runtime``: ``torch``,
-        ``onnx`` (ONNX Runtime, ~1.6x faster on a CPU; ``onnx_stage``) or ``auto`` (onnx where
+        ``onnx`` (ONNX Runtime, ~1.5x faster on a CPU; ``onnx_stage``) or ``auto`` (onnx where
         it is installed and works, else torch); with ``fold_bn=False`` always torch."""
         stage1 = load_stages(stage1_ckpt, "normal_vs_infected", fold_bn, runtime)
         stage2 = load_stages(stage2_ckpt, "covid_vs_noncovid", fold_bn, runtime)

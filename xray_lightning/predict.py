@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--runtime",
         choices=RUNTIMES,
         default="auto",
-        help="what runs the networks: onnx (ONNX Runtime, ~1.6x faster on a CPU; each model is "
+        help="what runs the networks: onnx (ONNX Runtime, ~1.5x faster on a CPU; each model is "
         "exported once into the cache), torch, or auto (default: onnx where installed; torch "
         "with --adapt)",
     )
