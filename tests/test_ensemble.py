@@ -3,6 +3,7 @@ its export and ``CascadeModule.from_checkpoints([...], [...])`` give the same pr
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -194,6 +195,9 @@ def test_one_ensemble_class_averages_and_answers_for_its_first_member() -> None:
     assert second.p.dtype == torch.float32
     with pytest.raises(AttributeError):
         ensemble.no_such_attribute  # noqa: B018
+    assert copy.deepcopy(ensemble).threshold == 0.2  # evaluate --adapt copies the cascade
+    with pytest.raises(AttributeError):  # half-built, as while unpickling: no member to ask
+        StageEnsemble.__new__(StageEnsemble).threshold  # noqa: B018
 
 
 def test_an_ensemble_of_different_stages_or_inputs_is_refused() -> None:

@@ -48,9 +48,10 @@ class StageEnsemble(nn.Module):
         try:
             return super().__getattr__(name)  # parameters, buffers, submodules (``members``)
         except AttributeError:
-            if name.startswith("__") or name == "members":
+            members = self.__dict__.get("_modules", {}).get("members")
+            if name.startswith("__") or members is None:  # half-built (unpickling): no member
                 raise
-            return getattr(self._modules["members"][0], name)
+            return getattr(members[0], name)
 
     @torch.no_grad()
     def member_proba(self, images: torch.Tensor) -> torch.Tensor:
