@@ -128,3 +128,13 @@ def test_adapting_keeps_torch(trained: tuple[Path, Path], cache: Path) -> None:
     stage1, stage2, _ = cascade_checkpoints(run_dir)
     unfolded = Labeller.from_checkpoints(stage1, stage2, fold_bn=False, runtime="auto")
     assert unfolded.stage1.onnx is None and not cache.exists()  # BatchNorm is re-estimated first
+
+
+def test_adapt_with_runtime_onnx_is_refused_by_name(
+    trained: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
+    run_dir, root = trained
+    with pytest.raises(SystemExit) as exited:
+        main(["--run", str(run_dir), "--adapt", "--runtime", "onnx", str(root / "test")])
+    assert exited.value.code == 2
+    assert "--adapt re-estimates BatchNorm in PyTorch" in capsys.readouterr().err

@@ -301,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--stage2 goes with --stage1, not with --run")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.adapt and args.runtime == "onnx":
+        parser.error("--adapt re-estimates BatchNorm in PyTorch: use --runtime torch or auto")
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         parser.error(f"no such file or folder: {', '.join(missing)}")
