@@ -3,11 +3,11 @@
 On the 2-core AVX2 CPU, ONNX Runtime's CPU kernels run the shipped stage network 1.54x faster
 than PyTorch's eager oneDNN path (BatchNorm folded in both, channels_last in PyTorch; 0.85x the
 wall time of a whole ``predict``; ``experiments/benchmarks.md``), with logits equal to float32
-rounding. A network is exported once
-per checkpoint (``torch.onnx.export``, the torch.export-based exporter) into the cache dir,
-``<cache>/onnx/<key>.onnx``; the key is the checkpoint's content digest with the exporter's
-versions, so a retrained or replaced checkpoint never reuses another's file. A cached file that
-does not load is exported again. Training, BatchNorm adaptation and Grad-CAM stay in PyTorch.
+rounding. A network is exported once per checkpoint (``torch.onnx.export``, the torch.export-based
+exporter) into the cache dir, ``<cache>/onnx/<key>.onnx``; the key is the checkpoint's content
+digest with the exporter's versions, so a retrained or replaced checkpoint never reuses another's
+file. A cached file that does not load is exported again. Training, BatchNorm adaptation and
+Grad-CAM stay in PyTorch.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ class RuntimeUnavailableError(XrayLightningError):
     """``--runtime onnx`` asked for on an installation without ONNX Runtime or its exporter."""
 
 
-def available() -> bool:
-    """ONNX Runtime and the exporter's packages are installed."""
-    return all(find_spec(name) is not None for name in _NEEDS)
+def missing_packages() -> list[str]:
+    """Those of ONNX Runtime and the exporter's packages that are not installed."""
+    return [name for name in _NEEDS if find_spec(name) is None]
 
 
 def check_runtime(runtime: str) -> str:
@@ -103,9 +103,9 @@ def onnx_net(
     where there is none or the cached file does not load. Where ONNX Runtime is missing or the
     export fails: :class:`RuntimeUnavailableError` if ``required`` (``--runtime onnx``), else
     ``None`` with a one-line note (``auto``: the stage runs in PyTorch)."""
-    if not available():
+    missing = missing_packages()
+    if missing:
         if required:
-            missing = [name for name in _NEEDS if find_spec(name) is None]
             raise RuntimeUnavailableError(
                 f"runtime onnx needs {', '.join(missing)} (pip install -e .), or pass "
                 "--runtime torch"
@@ -145,8 +145,11 @@ def warm(model: Any) -> list[Path]:
     from xray_lightning.runs import cascade_source
 
     source = cascade_source(model=Path(model))
-    Labeller.from_checkpoints(source.stage1_checkpoints, source.stage2_checkpoints, runtime="onnx")
-    return [cache_path(path) for path in (*source.stage1_checkpoints, *source.stage2_checkpoints)]
+    labeller = Labeller.from_checkpoints(
+        source.stage1_checkpoints, source.stage2_checkpoints, runtime="onnx"
+    )
+    stages = (labeller.stage1, labeller.stage2)  # each a StageNet or an ensemble of them
+    return [net.onnx.path for stage in stages for net in getattr(stage, "members", [stage])]
 
 
 if __name__ == "__main__":
